@@ -1,0 +1,5 @@
+export * from './kube.js';
+export * from './snapshot.js';
+export * from './events.js';
+export * from './cluster-state.js';
+export * from './proxy-config.js';
