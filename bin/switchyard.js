@@ -1,2 +1,2 @@
 #!/usr/bin/env node
-import '../dist/core/cli/main.js';
+import '../dist/core/cli/bin.js';

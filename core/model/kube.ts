@@ -87,7 +87,12 @@ export interface KubeNode {
   apiVersion?: string;
   kind?: 'Node' | string;
   metadata?: ObjectMeta;
-  spec?: { podCIDR?: string; podCIDRs?: string[]; unschedulable?: boolean };
+  spec?: {
+    podCIDR?: string;
+    podCIDRs?: string[];
+    unschedulable?: boolean;
+    taints?: { key?: string; value?: string; effect?: string }[];
+  };
   status?: { addresses?: { type?: string; address?: string }[] };
 }
 

@@ -113,7 +113,10 @@ export interface HealthCheckPlan {
   readonly namespace: string;
   readonly name: string;
   readonly port: number;
-  /** Local endpoints (ready, else serving+terminating) for the Service, across its ports. */
+  /**
+   * Distinct local READY endpoint IPs of the Service, across its ports (kube-proxy counts ready
+   * ones only: a node left with only terminating endpoints must fail the check so the LB drains it).
+   */
   readonly localEndpoints: number;
 }
 

@@ -1,0 +1,304 @@
+/**
+ * The iptables backend: renders kube-proxy's iptables layout under switchyard's own SY- chains
+ * (render.ts) and applies it with `iptables-restore -w 5 --noflush` / `ip6tables-restore`
+ * through the Executor. The only edits to built-in chains are the jump rules (jumps.ts), added
+ * once and re-checked on full syncs. What was applied is kept in memory, so a partial sync never
+ * lists the kernel's tables.
+ */
+import { performance } from 'node:perf_hooks';
+import type { Logger } from 'pino';
+import type { Executor } from '../../backends/exec/executor.js';
+import type {
+  BackendSupport,
+  IPFamily,
+  ProxyBackend,
+  Snapshot,
+  SnapshotDelta,
+  SyncResult,
+} from '../../core/model/snapshot.js';
+import { clearConntrack, staleUdpFlows } from '../../plugins/conntrack/index.js';
+import type { BackendContext } from '../../plugins/sdk/index.js';
+import { JUMPS, type JumpRule } from './jumps.js';
+import { isOwnChain } from './names.js';
+import {
+  parseSaveChains,
+  renderFamily,
+  type AppliedFamily,
+  type ExistingChains,
+  type FamilyRender,
+  type RenderOptions,
+} from './render.js';
+import { detectVariant, toolsFor, type IptablesVariant, type VariantTools } from './variant.js';
+
+/** Runs after every successful sync with the previous and the new snapshot (UDP conntrack cleanup). */
+export type AfterSyncHook = (previous: Snapshot | undefined, next: Snapshot) => Promise<void>;
+
+export interface IptablesBackendDeps {
+  /** Post-sync hook; default: the shared UDP conntrack cleanup (plugins/conntrack). */
+  readonly afterSync?: AfterSyncHook;
+}
+
+const WAIT = ['-w', '5'];
+const FULL_DELTA: SnapshotDelta = { full: true, changed: new Set(), removed: new Set() };
+
+export class IptablesBackend implements ProxyBackend {
+  readonly name = 'iptables';
+  private readonly executor: Executor;
+  private readonly logger: Logger;
+  private readonly options: RenderOptions;
+  private variantChoice?: { variant: IptablesVariant; reason: string };
+  /** What was last applied, per family; absent → the next sync of that family is full. */
+  private readonly applied = new Map<IPFamily, AppliedFamily>();
+  private lastSnapshot?: Snapshot;
+  private readonly afterSync: AfterSyncHook;
+
+  constructor(
+    private readonly ctx: BackendContext,
+    deps: IptablesBackendDeps = {},
+  ) {
+    this.executor = ctx.executor;
+    this.logger = ctx.logger;
+    this.afterSync =
+      deps.afterSync ??
+      (async (previous, next): Promise<void> => {
+        const deletions = staleUdpFlows(previous, next);
+        if (deletions.length === 0) return;
+        const failed = await clearConntrack(this.executor, deletions, this.logger);
+        this.ctx.metrics.counter('conntrack_cleanup_failures_total', 'conntrack -D calls that failed', failed);
+      });
+    this.options = {
+      masqueradeBit: ctx.config.masqueradeBit,
+      localhostNodePorts: ctx.config.iptables.localhostNodePorts,
+    };
+  }
+
+  /** The variant in use (detected on first use unless configured). */
+  async variant(): Promise<IptablesVariant> {
+    if (!this.variantChoice) {
+      const configured = this.ctx.config.iptables.variant;
+      this.variantChoice =
+        configured === 'auto'
+          ? await detectVariant(this.executor)
+          : { variant: configured, reason: 'set by configuration' };
+      this.logger.info(
+        { variant: this.variantChoice.variant, reason: this.variantChoice.reason },
+        `using iptables-${this.variantChoice.variant}`,
+      );
+      this.ctx.metrics.gauge(
+        'iptables_variant_info',
+        'The iptables variant switchyard programs (legacy or nft); always 1',
+        1,
+        { variant: this.variantChoice.variant },
+      );
+    }
+    return this.variantChoice.variant;
+  }
+
+  async probe(): Promise<BackendSupport> {
+    const found: Record<string, string> = {};
+    for (const v of ['legacy', 'nft'] as const) {
+      for (const family of ['IPv4', 'IPv6'] as const) {
+        const tool = toolsFor(v, family).restore;
+        try {
+          const r = await this.executor.run(tool, ['--version'], { allowFailure: true, timeoutMs: 10_000 });
+          found[tool] = r.code === 0 ? (r.stdout.trim().split('\n')[0] ?? 'present') : 'unusable';
+        } catch {
+          found[tool] = 'missing';
+        }
+      }
+    }
+    const usable = (v: IptablesVariant): boolean => {
+      const s = found[toolsFor(v, 'IPv4').restore];
+      return s !== undefined && s !== 'missing' && s !== 'unusable';
+    };
+    if (!usable('legacy') && !usable('nft')) {
+      return { supported: false, reason: 'neither iptables-legacy-restore nor iptables-nft-restore can run', details: found };
+    }
+    const configured = this.ctx.config.iptables.variant;
+    if (configured !== 'auto' && !usable(configured)) {
+      return { supported: false, reason: `iptables-${configured}-restore cannot run`, details: found };
+    }
+    const variant = await this.variant();
+    return { supported: usable(variant), reason: usable(variant) ? undefined : `iptables-${variant}-restore cannot run`, details: { ...found, iptables: variant } };
+  }
+
+  async sync(snapshot: Snapshot, delta: SnapshotDelta): Promise<SyncResult> {
+    const start = performance.now();
+    const variant = await this.variant();
+    let full = delta.full;
+    let renderMs = 0;
+    let restoreMs = 0;
+    let natRules = 0;
+    let filterRules = 0;
+    let servicePortsWritten = 0;
+    let chainsDeleted = 0;
+    let fallbacks = 0;
+
+    for (const family of snapshot.families) {
+      const r = await this.syncFamily(snapshot, family, delta, toolsFor(variant, family));
+      full = full || r.render.full;
+      renderMs += r.renderMs;
+      restoreMs += r.restoreMs;
+      natRules += r.render.applied.natRules;
+      filterRules += r.render.applied.filterRules;
+      servicePortsWritten += r.render.stats.servicePortsWritten;
+      chainsDeleted += r.render.stats.chainsDeleted;
+      if (r.fellBack) fallbacks++;
+    }
+    // A family this node no longer programs: remove its rules.
+    for (const family of [...this.applied.keys()]) {
+      if (!snapshot.families.includes(family)) {
+        await this.cleanupFamily(toolsFor(variant, family));
+        this.applied.delete(family);
+      }
+    }
+
+    this.ctx.metrics.gauge('kubeproxy_sync_proxy_rules_iptables_total', 'Number of iptables rules owned by switchyard', natRules, { table: 'nat' });
+    this.ctx.metrics.gauge('kubeproxy_sync_proxy_rules_iptables_total', 'Number of iptables rules owned by switchyard', filterRules, { table: 'filter' });
+
+    const previous = this.lastSnapshot;
+    this.lastSnapshot = snapshot;
+    try {
+      await this.afterSync(previous, snapshot);
+    } catch (e) {
+      this.logger.warn({ err: e }, 'post-sync conntrack cleanup failed');
+    }
+
+    const elapsedMs = performance.now() - start;
+    const stats: Record<string, number> = {
+      servicePorts: snapshot.servicePorts.size,
+      natRules,
+      filterRules,
+      servicePortsWritten,
+      chainsDeleted,
+      renderMs,
+      restoreMs,
+      ownMs: elapsedMs - restoreMs,
+      fallbacks,
+      [full ? 'fullSyncMs' : 'partialSyncMs']: elapsedMs,
+    };
+    this.logger.info({ full, variant, ...stats, elapsedMs }, full ? 'full sync done' : 'partial sync done');
+    return { full, stats };
+  }
+
+  private async syncFamily(
+    snapshot: Snapshot,
+    family: IPFamily,
+    delta: SnapshotDelta,
+    tools: VariantTools,
+  ): Promise<{ render: FamilyRender; renderMs: number; restoreMs: number; fellBack: boolean }> {
+    const log = this.logger.child({ ipFamily: family });
+    const last = this.applied.get(family);
+    let renderMs = 0;
+    let restoreMs = 0;
+    let fellBack = false;
+    if (!delta.full && last) {
+      let t = performance.now();
+      const r = renderFamily(snapshot, family, delta, last, this.options);
+      renderMs += performance.now() - t;
+      t = performance.now();
+      try {
+        await this.restore(tools, r.text);
+        restoreMs += performance.now() - t;
+        this.applied.set(family, r.applied);
+        return { render: r, renderMs, restoreMs, fellBack };
+      } catch (e) {
+        restoreMs += performance.now() - t;
+        fellBack = true;
+        this.applied.delete(family);
+        log.warn({ err: e }, 'partial iptables-restore failed; falling back to a full sync');
+      }
+    }
+    let t = performance.now();
+    const existing = await this.listOwnChains(tools);
+    restoreMs += performance.now() - t;
+    t = performance.now();
+    const r = renderFamily(snapshot, family, FULL_DELTA, last, this.options, existing);
+    renderMs += performance.now() - t;
+    t = performance.now();
+    try {
+      await this.restore(tools, r.text);
+    } catch (e) {
+      this.applied.delete(family);
+      throw e;
+    } finally {
+      restoreMs += performance.now() - t;
+    }
+    this.applied.set(family, r.applied);
+    await this.ensureJumps(tools);
+    return { render: r, renderMs, restoreMs, fellBack };
+  }
+
+  private async restore(tools: VariantTools, text: string): Promise<void> {
+    await this.executor.run(tools.restore, [...WAIT, '--noflush'], { stdin: text, timeoutMs: 600_000 });
+  }
+
+  /** Our chains in the kernel (full syncs and cleanup only). */
+  private async listOwnChains(tools: VariantTools): Promise<ExistingChains> {
+    const out: { nat: Set<string>; filter: Set<string> } = { nat: new Set(), filter: new Set() };
+    for (const table of ['nat', 'filter'] as const) {
+      const r = await this.executor.run(tools.save, ['-t', table], { allowFailure: true, timeoutMs: 300_000 });
+      if (r.code !== 0) continue;
+      for (const c of parseSaveChains(r.stdout).get(table) ?? []) if (isOwnChain(c)) out[table].add(c);
+    }
+    return out;
+  }
+
+  /** `-C` each jump rule; `-I` it when missing (inserted in reverse so the final order holds). */
+  private async ensureJumps(tools: VariantTools): Promise<void> {
+    for (const jump of [...JUMPS].reverse()) {
+      const check = await this.executor.run(tools.iptables, [...WAIT, '-t', jump.table, '-C', jump.chain, ...jump.spec], { allowFailure: true });
+      if (check.code === 0) continue;
+      await this.executor.run(tools.iptables, [...WAIT, '-t', jump.table, '-I', jump.chain, '1', ...jump.spec]);
+    }
+  }
+
+  private async deleteJump(tools: VariantTools, jump: JumpRule): Promise<void> {
+    for (let i = 0; i < 16; i++) {
+      const r = await this.executor.run(tools.iptables, [...WAIT, '-t', jump.table, '-D', jump.chain, ...jump.spec], { allowFailure: true });
+      if (r.code !== 0) return;
+    }
+  }
+
+  /** Remove jumps and every SY- chain of one variant and family; touches nothing else. */
+  private async cleanupFamily(tools: VariantTools): Promise<void> {
+    for (const jump of JUMPS) await this.deleteJump(tools, jump);
+    const existing = await this.listOwnChains(tools);
+    const lines: string[] = [];
+    for (const table of ['nat', 'filter'] as const) {
+      const chains = [...existing[table]];
+      if (chains.length === 0) continue;
+      lines.push(`*${table}`);
+      for (const c of chains) lines.push(`:${c} - [0:0]`);
+      for (const c of chains) lines.push(`-X ${c}`);
+      lines.push('COMMIT');
+    }
+    if (lines.length === 0) return;
+    lines.push('');
+    await this.restore(tools, lines.join('\n'));
+  }
+
+  async cleanup(): Promise<void> {
+    const errors: unknown[] = [];
+    for (const variant of ['legacy', 'nft'] as const) {
+      for (const family of ['IPv4', 'IPv6'] as const) {
+        const tools = toolsFor(variant, family);
+        try {
+          const present = await this.executor.run(tools.restore, ['--version'], { allowFailure: true });
+          if (present.code !== 0) continue;
+        } catch {
+          continue; // binary missing
+        }
+        try {
+          await this.cleanupFamily(tools);
+        } catch (e) {
+          errors.push(e);
+          this.logger.warn({ err: e, variant, ipFamily: family }, 'iptables cleanup failed');
+        }
+      }
+    }
+    this.applied.clear();
+    this.lastSnapshot = undefined;
+    if (errors.length > 0) throw errors[0];
+  }
+}

@@ -1,0 +1,511 @@
+/**
+ * Pure rendering of `iptables-restore --noflush` / `ip6tables-restore --noflush` input for one
+ * IP family, in kube-proxy's iptables layout (pkg/proxy/iptables/proxier.go) under switchyard's
+ * own `SY-` chains:
+ *
+ * nat
+ *   SY-SERVICES      dispatch: ClusterIP → SY-SVC-h, externalIPs → SY-EXT-h, LB IPs → SY-FW-h or
+ *                    SY-EXT-h, last: local destinations (nodePortAddresses) → SY-NODEPORTS
+ *   SY-NODEPORTS     dispatch: nodePort → SY-EXT-h
+ *   SY-SVC-h         ClusterIP path: masquerade check, then the choice over internalEndpoints
+ *                    (`recent` affinity checks first, then `statistic --mode random`)
+ *   SY-EXT-h         external path: Cluster policy → mark for masquerade; Local policy → pods and
+ *                    the node short-circuit to SY-SVX-h; then the choice over externalEndpoints
+ *   SY-SVX-h         the choice over shortCircuitEndpoints
+ *   SY-FW-h          loadBalancerSourceRanges: allowed sources → SY-EXT-h; the rest is not
+ *                    DNATed and meets the DROP in filter SY-FIREWALL
+ *   SY-SEP-h         one endpoint: hairpin masquerade mark, (`recent --set`), DNAT
+ *   SY-MARK-MASQ / SY-POSTROUTING   the mark-and-masquerade pair (bit masqueradeBit)
+ *   SY-MASQ-NONPOD   used when the family has several cluster CIDRs
+ * filter (all dispatch, rewritten every sync; packets that were DNATed no longer match)
+ *   SY-SERVICES           ClusterIP ports whose internal verdict is reject/drop; then one REJECT
+ *                         per ClusterIP for every port the Service does not define
+ *   SY-EXTERNAL-SERVICES  external destinations whose external verdict is reject/drop
+ *   SY-FIREWALL           LB IP:port with source ranges → DROP (what SY-FW-h did not DNAT)
+ *   SY-NODEPORTS          ACCEPT healthCheckNodePorts
+ *   SY-FORWARD            ACCEPT marked and established forwarded traffic
+ *
+ * A partial render rewrites the dispatch chains plus the chains of the Service ports in
+ * delta.changed / delta.removed, and deletes (flush + -X) the chains those ports no longer use,
+ * computed from `last` (what was applied), never from a kernel listing.
+ */
+import type {
+  EndpointPlan,
+  IPFamily,
+  ServicePortPlan,
+  Snapshot,
+  SnapshotDelta,
+  TrafficVerdict,
+} from '../../core/model/snapshot.js';
+import { CHAINS, endpointChainName, isOwnChain, SERVICE_CHAIN_PREFIX, servicePortHash } from './names.js';
+
+export interface RenderOptions {
+  /** Bit of the fwmark used for masquerade (kube-proxy --iptables-masquerade-bit). */
+  readonly masqueradeBit: number;
+  /** IPv4 NodePorts answer on 127.0.0.1 too (kube-proxy --iptables-localhost-nodeports). */
+  readonly localhostNodePorts: boolean;
+}
+
+/** What was applied for one Service port. */
+export interface AppliedServicePort {
+  readonly hash: string;
+  /** Every nat chain of this Service port (SVC/EXT/SVX/FW/SEP). */
+  readonly chains: readonly string[];
+  /** Rules in those chains. */
+  readonly natRules: number;
+}
+
+/** What was applied for one family; the input of the next partial render. */
+export interface AppliedFamily {
+  readonly services: ReadonlyMap<string, AppliedServicePort>;
+  readonly natRules: number;
+  readonly filterRules: number;
+}
+
+/** Chains found in the kernel (full syncs only), so leftovers of an earlier run get deleted. */
+export interface ExistingChains {
+  readonly nat: ReadonlySet<string>;
+  readonly filter: ReadonlySet<string>;
+}
+
+export interface FamilyRenderStats {
+  readonly natRules: number;
+  readonly filterRules: number;
+  /** Service ports whose chains were (re)written. */
+  readonly servicePortsWritten: number;
+  readonly chainsWritten: number;
+  readonly chainsDeleted: number;
+}
+
+export interface FamilyRender {
+  /** Input for `iptables-restore --noflush` (or ip6tables-restore). */
+  readonly text: string;
+  readonly full: boolean;
+  /** The state to remember once `text` was applied. */
+  readonly applied: AppliedFamily;
+  readonly stats: FamilyRenderStats;
+}
+
+const NAT_FIXED = [
+  CHAINS.services,
+  CHAINS.nodePorts,
+  CHAINS.markMasq,
+  CHAINS.postrouting,
+  CHAINS.masqNonPod,
+] as const;
+const FILTER_FIXED = [
+  CHAINS.services,
+  CHAINS.externalServices,
+  CHAINS.firewall,
+  CHAINS.nodePorts,
+  CHAINS.forward,
+] as const;
+
+/** The fixed chains of each table (declared and rewritten by every render). */
+export const FIXED_CHAINS: { readonly nat: readonly string[]; readonly filter: readonly string[] } = {
+  nat: NAT_FIXED,
+  filter: FILTER_FIXED,
+};
+
+export function markHex(bit: number): string {
+  return `0x${(1 << bit >>> 0).toString(16)}`;
+}
+
+function hostCidr(ip: string, family: IPFamily): string {
+  return family === 'IPv4' ? `${ip}/32` : `${ip}/128`;
+}
+
+function dnatTarget(ep: EndpointPlan, family: IPFamily): string {
+  return family === 'IPv4' ? `${ep.ip}:${ep.port}` : `[${ep.ip}]:${ep.port}`;
+}
+
+function protoMatch(plan: ServicePortPlan): string {
+  const p = plan.protocol.toLowerCase();
+  return `-p ${p} -m ${p}`;
+}
+
+function verdictTarget(v: TrafficVerdict): string {
+  return v === 'drop' ? 'DROP' : 'REJECT';
+}
+
+function probability(n: number): string {
+  return (1 / n).toFixed(10);
+}
+
+/** Which nat chains a Service port needs, from the snapshot's verdicts and endpoint lists only. */
+interface PortLayout {
+  readonly svc: boolean;
+  readonly ext: boolean;
+  readonly svx: boolean;
+  readonly fw: boolean;
+  readonly hasExternalDestinations: boolean;
+}
+
+function layoutOf(plan: ServicePortPlan): PortLayout {
+  const hasExternalDestinations =
+    plan.nodePort !== undefined || plan.externalIPs.length > 0 || plan.loadBalancerIPs.length > 0;
+  const svc = plan.internal === 'forward' && plan.internalEndpoints.length > 0;
+  const svx =
+    hasExternalDestinations && plan.externalPolicyLocal && plan.shortCircuitEndpoints.length > 0;
+  const ext = hasExternalDestinations && ((plan.external === 'forward' && plan.externalEndpoints.length > 0) || svx);
+  const fw = ext && plan.loadBalancerIPs.length > 0 && plan.loadBalancerSourceRanges.length > 0;
+  return { svc, ext, svx, fw, hasExternalDestinations };
+}
+
+/** Shared, per-render context. */
+interface FamilyContext {
+  readonly family: IPFamily;
+  readonly clusterCIDRs: readonly string[];
+  readonly masqueradeAll: boolean;
+  readonly mark: string;
+  /** Match strings selecting a NodePort destination (one rule per entry). */
+  readonly nodePortMatches: readonly string[];
+}
+
+function nodePortMatches(snapshot: Snapshot, family: IPFamily, options: RenderOptions): string[] {
+  const npa = snapshot.nodePortAddresses[family];
+  if (npa.kind === 'all') {
+    if (family === 'IPv6') return ['! -d ::1/128 -m addrtype --dst-type LOCAL'];
+    return options.localhostNodePorts
+      ? ['-m addrtype --dst-type LOCAL']
+      : ['! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL'];
+  }
+  return npa.cidrs.map((c) => `-d ${c} -m addrtype --dst-type LOCAL`);
+}
+
+/** Writes the nat chains of one Service port into `decl` / `rules`; returns its applied state. */
+function renderServicePort(
+  plan: ServicePortPlan,
+  hash: string,
+  ctx: FamilyContext,
+  decl: string[],
+  rules: string[],
+): AppliedServicePort {
+  const layout = layoutOf(plan);
+  const chains: string[] = [];
+  const start = rules.length;
+  const sepNames = new Map<string, string>();
+  const affinity = plan.sessionAffinity;
+  const proto = protoMatch(plan);
+
+  const sepOf = (ep: EndpointPlan): string => {
+    const key = `${ep.ip}|${ep.port}`;
+    let name = sepNames.get(key);
+    if (name === undefined) {
+      name = endpointChainName(plan.id, ep.ip, ep.port);
+      sepNames.set(key, name);
+      chains.push(name);
+      decl.push(`:${name} - [0:0]`);
+      rules.push(`-A ${name} -s ${hostCidr(ep.ip, ctx.family)} -j ${CHAINS.markMasq}`);
+      rules.push(
+        affinity
+          ? `-A ${name} ${proto} -m recent --name ${name} --set -j DNAT --to-destination ${dnatTarget(ep, ctx.family)}`
+          : `-A ${name} ${proto} -j DNAT --to-destination ${dnatTarget(ep, ctx.family)}`,
+      );
+    }
+    return name;
+  };
+
+  const choose = (chain: string, eps: readonly EndpointPlan[]): void => {
+    const names = eps.map(sepOf);
+    if (affinity) {
+      for (const n of names) {
+        rules.push(`-A ${chain} -m recent --name ${n} --rcheck --seconds ${affinity.timeoutSeconds} --reap -j ${n}`);
+      }
+    }
+    const count = names.length;
+    for (let i = 0; i < count; i++) {
+      rules.push(
+        i < count - 1
+          ? `-A ${chain} -m statistic --mode random --probability ${probability(count - i)} -j ${names[i]}`
+          : `-A ${chain} -j ${names[i]}`,
+      );
+    }
+  };
+
+  const declare = (name: string): void => {
+    chains.push(name);
+    decl.push(`:${name} - [0:0]`);
+  };
+
+  if (layout.svc) {
+    const svc = SERVICE_CHAIN_PREFIX.svc + hash;
+    declare(svc);
+    if (ctx.masqueradeAll) rules.push(`-A ${svc} -j ${CHAINS.markMasq}`);
+    else if (ctx.clusterCIDRs.length === 1) rules.push(`-A ${svc} ! -s ${ctx.clusterCIDRs[0]} -j ${CHAINS.markMasq}`);
+    else if (ctx.clusterCIDRs.length > 1) rules.push(`-A ${svc} -j ${CHAINS.masqNonPod}`);
+    choose(svc, plan.internalEndpoints);
+  }
+  if (layout.ext) {
+    const ext = SERVICE_CHAIN_PREFIX.ext + hash;
+    declare(ext);
+    if (layout.svx) {
+      const svx = SERVICE_CHAIN_PREFIX.svx + hash;
+      for (const cidr of ctx.clusterCIDRs) {
+        rules.push(`-A ${ext} -s ${cidr} -m comment --comment "pod traffic for ${plan.id} external destinations" -j ${svx}`);
+      }
+      rules.push(`-A ${ext} -m comment --comment "masquerade LOCAL traffic for ${plan.id} external destinations" -m addrtype --src-type LOCAL -j ${CHAINS.markMasq}`);
+      rules.push(`-A ${ext} -m comment --comment "route LOCAL traffic for ${plan.id} external destinations" -m addrtype --src-type LOCAL -j ${svx}`);
+    }
+    if (!plan.externalPolicyLocal) rules.push(`-A ${ext} -j ${CHAINS.markMasq}`);
+    if (plan.external === 'forward' && plan.externalEndpoints.length > 0) choose(ext, plan.externalEndpoints);
+    if (layout.svx) {
+      const svx = SERVICE_CHAIN_PREFIX.svx + hash;
+      declare(svx);
+      choose(svx, plan.shortCircuitEndpoints);
+    }
+  }
+  if (layout.fw) {
+    const fw = SERVICE_CHAIN_PREFIX.fw + hash;
+    const ext = SERVICE_CHAIN_PREFIX.ext + hash;
+    declare(fw);
+    for (const range of plan.loadBalancerSourceRanges) {
+      rules.push(`-A ${fw} -s ${range} -m comment --comment "${plan.id} loadbalancer IP" -j ${ext}`);
+    }
+    // Anything else falls through un-DNATed and is dropped by filter SY-FIREWALL.
+  }
+  return { hash, chains, natRules: rules.length - start };
+}
+
+/** Renders the nat and filter dispatch rules of one Service port. Returns nothing; pushes rules. */
+function renderDispatch(
+  plan: ServicePortPlan,
+  hash: string,
+  ctx: FamilyContext,
+  natServices: string[],
+  natNodePorts: string[],
+  filterServices: string[],
+  filterExternal: string[],
+  filterFirewall: string[],
+): void {
+  const layout = layoutOf(plan);
+  const proto = protoMatch(plan);
+  const dport = `${proto} --dport ${plan.port}`;
+  const id = plan.id;
+  if (layout.svc) {
+    natServices.push(
+      `-A ${CHAINS.services} -d ${hostCidr(plan.clusterIP, ctx.family)} ${dport} -m comment --comment "${id} cluster IP" -j ${SERVICE_CHAIN_PREFIX.svc}${hash}`,
+    );
+  } else {
+    const why = plan.internal === 'drop' ? 'has no local endpoints' : 'has no endpoints';
+    filterServices.push(
+      `-A ${CHAINS.services} -d ${hostCidr(plan.clusterIP, ctx.family)} ${dport} -m comment --comment "${id} ${why}" -j ${verdictTarget(plan.internal === 'forward' ? 'reject' : plan.internal)}`,
+    );
+  }
+  if (!layout.hasExternalDestinations) return;
+
+  const extChain = SERVICE_CHAIN_PREFIX.ext + hash;
+  if (layout.ext) {
+    for (const ip of plan.externalIPs) {
+      natServices.push(`-A ${CHAINS.services} -d ${hostCidr(ip, ctx.family)} ${dport} -m comment --comment "${id} external IP" -j ${extChain}`);
+    }
+    const lbTarget = layout.fw ? SERVICE_CHAIN_PREFIX.fw + hash : extChain;
+    for (const ip of plan.loadBalancerIPs) {
+      natServices.push(`-A ${CHAINS.services} -d ${hostCidr(ip, ctx.family)} ${dport} -m comment --comment "${id} loadbalancer IP" -j ${lbTarget}`);
+    }
+    if (plan.nodePort !== undefined) {
+      natNodePorts.push(`-A ${CHAINS.nodePorts} ${proto} --dport ${plan.nodePort} -m comment --comment "${id}" -j ${extChain}`);
+    }
+  }
+  if (layout.fw) {
+    for (const ip of plan.loadBalancerIPs) {
+      filterFirewall.push(
+        `-A ${CHAINS.firewall} -d ${hostCidr(ip, ctx.family)} ${dport} -m comment --comment "${id} traffic not accepted by SY-FW" -j DROP`,
+      );
+    }
+  }
+  // External traffic that the nat rules did not DNAT (no usable endpoint on this path).
+  const externalForwarded = plan.external === 'forward' && plan.externalEndpoints.length > 0;
+  if (!externalForwarded) {
+    const target = verdictTarget(plan.external === 'forward' ? 'reject' : plan.external);
+    const why = target === 'DROP' ? 'has no local endpoints' : 'has no endpoints';
+    for (const ip of plan.externalIPs) {
+      filterExternal.push(`-A ${CHAINS.externalServices} -d ${hostCidr(ip, ctx.family)} ${dport} -m comment --comment "${id} ${why}" -j ${target}`);
+    }
+    for (const ip of plan.loadBalancerIPs) {
+      filterExternal.push(`-A ${CHAINS.externalServices} -d ${hostCidr(ip, ctx.family)} ${dport} -m comment --comment "${id} ${why}" -j ${target}`);
+    }
+    if (plan.nodePort !== undefined) {
+      for (const m of ctx.nodePortMatches) {
+        filterExternal.push(`-A ${CHAINS.externalServices} ${m} ${proto} --dport ${plan.nodePort} -m comment --comment "${id} ${why}" -j ${target}`);
+      }
+    }
+  }
+}
+
+function isIP(s: string): boolean {
+  return s.includes('.') || s.includes(':');
+}
+
+/**
+ * Render the restore input for one family. Partial when `last` is known and the delta is not
+ * full; otherwise full (every chain of every Service port; stale = last ∪ existing − new).
+ */
+export function renderFamily(
+  snapshot: Snapshot,
+  family: IPFamily,
+  delta: SnapshotDelta,
+  last: AppliedFamily | undefined,
+  options: RenderOptions,
+  existing?: ExistingChains,
+): FamilyRender {
+  const full = delta.full || last === undefined;
+  const ctx: FamilyContext = {
+    family,
+    clusterCIDRs: snapshot.clusterCIDRs[family],
+    masqueradeAll: snapshot.masqueradeAll,
+    mark: markHex(options.masqueradeBit),
+    nodePortMatches: nodePortMatches(snapshot, family, options),
+  };
+
+  const natDecl: string[] = NAT_FIXED.map((c) => `:${c} - [0:0]`);
+  const natServiceRules: string[] = [];
+  const natServices: string[] = [];
+  const natNodePorts: string[] = [];
+  const filterServices: string[] = [];
+  const filterExternal: string[] = [];
+  const filterFirewall: string[] = [];
+  const clusterIPs = new Set<string>();
+  const services = new Map<string, AppliedServicePort>();
+  const toDelete = new Set<string>();
+  let servicePortsWritten = 0;
+
+  for (const plan of snapshot.servicePorts.values()) {
+    if (plan.family !== family || !isIP(plan.clusterIP)) continue;
+    const prev = last?.services.get(plan.id);
+    const hash = prev?.hash ?? servicePortHash(plan.id);
+    if (full || delta.changed.has(plan.id) || prev === undefined) {
+      const applied = renderServicePort(plan, hash, ctx, natDecl, natServiceRules);
+      services.set(plan.id, applied);
+      servicePortsWritten++;
+      if (prev && !full) {
+        const keep = new Set(applied.chains);
+        for (const c of prev.chains) if (!keep.has(c)) toDelete.add(c);
+      }
+    } else {
+      services.set(plan.id, prev);
+    }
+    renderDispatch(plan, hash, ctx, natServices, natNodePorts, filterServices, filterExternal, filterFirewall);
+    clusterIPs.add(plan.clusterIP);
+  }
+
+  if (full) {
+    const keep = new Set<string>(NAT_FIXED);
+    for (const s of services.values()) for (const c of s.chains) keep.add(c);
+    if (last) for (const s of last.services.values()) for (const c of s.chains) if (!keep.has(c)) toDelete.add(c);
+    if (existing) for (const c of existing.nat) if (isOwnChain(c) && !keep.has(c)) toDelete.add(c);
+  } else if (last) {
+    // Removed Service ports (and any id the snapshot no longer has): all their chains go.
+    for (const [id, prev] of last.services) {
+      if (services.has(id)) continue;
+      for (const c of prev.chains) toDelete.add(c);
+    }
+  }
+
+  // ClusterIP on a port the Service does not define: REJECT what the nat rules did not DNAT.
+  for (const ip of clusterIPs) {
+    filterServices.push(
+      `-A ${CHAINS.services} -d ${hostCidr(ip, family)} -m comment --comment "ClusterIP ${ip}: port not defined by any Service" -j REJECT`,
+    );
+  }
+
+  const filterDeletes = new Set<string>();
+  if (full && existing) {
+    const keepFilter = new Set<string>(FILTER_FIXED);
+    for (const c of existing.filter) if (isOwnChain(c) && !keepFilter.has(c)) filterDeletes.add(c);
+  }
+
+  // Fixed nat chains.
+  const natFixedRules: string[] = [
+    `-A ${CHAINS.markMasq} -j MARK --or-mark ${ctx.mark}`,
+    `-A ${CHAINS.postrouting} -m mark ! --mark ${ctx.mark}/${ctx.mark} -j RETURN`,
+    `-A ${CHAINS.postrouting} -j MARK --xor-mark ${ctx.mark}`,
+    `-A ${CHAINS.postrouting} -m comment --comment "switchyard service traffic requiring SNAT" -j MASQUERADE --random-fully`,
+  ];
+  if (!ctx.masqueradeAll && ctx.clusterCIDRs.length > 1) {
+    for (const c of ctx.clusterCIDRs) natFixedRules.push(`-A ${CHAINS.masqNonPod} -s ${c} -j RETURN`);
+    natFixedRules.push(`-A ${CHAINS.masqNonPod} -j ${CHAINS.markMasq}`);
+  }
+  for (const m of ctx.nodePortMatches) {
+    natServices.push(
+      `-A ${CHAINS.services} ${m} -m comment --comment "switchyard service nodeports; NOTE: this must be the last rule in this chain" -j ${CHAINS.nodePorts}`,
+    );
+  }
+
+  const filterFixedRules: string[] = [
+    `-A ${CHAINS.forward} -m comment --comment "switchyard forwarding rules" -m mark --mark ${ctx.mark}/${ctx.mark} -j ACCEPT`,
+    `-A ${CHAINS.forward} -m comment --comment "switchyard forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
+  ];
+  const filterNodePorts: string[] = [];
+  const hcPorts = new Set<number>();
+  for (const hc of snapshot.healthChecks) {
+    if (hcPorts.has(hc.port)) continue;
+    hcPorts.add(hc.port);
+    filterNodePorts.push(
+      `-A ${CHAINS.nodePorts} -p tcp -m tcp --dport ${hc.port} -m comment --comment "${hc.serviceKey} health check node port" -j ACCEPT`,
+    );
+  }
+
+  const deletions = [...toDelete];
+  const natDeleteDecl = deletions.map((c) => `:${c} - [0:0]`);
+  const natDeleteRules = deletions.map((c) => `-X ${c}`);
+  const filterDelList = [...filterDeletes];
+
+  const lines: string[] = ['*nat'];
+  pushAll(lines, natDecl);
+  pushAll(lines, natDeleteDecl);
+  pushAll(lines, natFixedRules);
+  pushAll(lines, natServices);
+  pushAll(lines, natNodePorts);
+  pushAll(lines, natServiceRules);
+  pushAll(lines, natDeleteRules);
+  lines.push('COMMIT', '*filter');
+  for (const c of FILTER_FIXED) lines.push(`:${c} - [0:0]`);
+  for (const c of filterDelList) lines.push(`:${c} - [0:0]`);
+  pushAll(lines, filterFixedRules);
+  pushAll(lines, filterNodePorts);
+  pushAll(lines, filterServices);
+  pushAll(lines, filterExternal);
+  pushAll(lines, filterFirewall);
+  for (const c of filterDelList) lines.push(`-X ${c}`);
+  lines.push('COMMIT', '');
+
+  let serviceNatRules = 0;
+  for (const s of services.values()) serviceNatRules += s.natRules;
+  const natRules = serviceNatRules + natFixedRules.length + natServices.length + natNodePorts.length;
+  const filterRules =
+    filterFixedRules.length + filterNodePorts.length + filterServices.length + filterExternal.length + filterFirewall.length;
+
+  return {
+    text: lines.join('\n'),
+    full,
+    applied: { services, natRules, filterRules },
+    stats: {
+      natRules,
+      filterRules,
+      servicePortsWritten,
+      chainsWritten: natDecl.length + FILTER_FIXED.length,
+      chainsDeleted: deletions.length + filterDelList.length,
+    },
+  };
+}
+
+function pushAll(into: string[], from: readonly string[]): void {
+  for (const s of from) into.push(s);
+}
+
+/** Chain names declared in `iptables-save` output (`:NAME POLICY [p:b]` lines), per table. */
+export function parseSaveChains(save: string): Map<string, Set<string>> {
+  const tables = new Map<string, Set<string>>();
+  let current: Set<string> | undefined;
+  for (const line of save.split('\n')) {
+    if (line.startsWith('*')) {
+      current = new Set();
+      tables.set(line.slice(1).trim(), current);
+    } else if (line.startsWith(':') && current) {
+      const end = line.indexOf(' ');
+      current.add(end > 0 ? line.slice(1, end) : line.slice(1));
+    }
+  }
+  return tables;
+}

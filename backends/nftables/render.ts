@@ -1,0 +1,940 @@
+/**
+ * The nftables renderer: Snapshot + SnapshotDelta + what was last applied → one nft script.
+ * Pure: it reads `lastApplied` and returns a patch; the caller commits the patch after the
+ * kernel accepted the script (see `commitPlan`).
+ *
+ * Layout (per family, table `ip switchyard` / `ip6 switchyard`), chosen by measurement
+ * (docs/benchmarks.md): a fixed set of chains and named sets/maps; every Service port lives
+ * as ELEMENTS:
+ *   service-ips       daddr . proto . port        → goto ep-<kind>-<N> | goto aff-…
+ *   service-nodeports proto . port                → goto ep-<kind>-<N> | goto aff-…
+ *   ip-endpoints      daddr . proto . port . i    → endpoint addr . port   (i < N)
+ *   nodeport-endpoints proto . port . i           → endpoint addr . port
+ * and one chain per distinct endpoint count N and kind, holding the only DNAT rule:
+ *   dnat ip to ip daddr . meta l4proto . th dport . numgen random mod N map @ip-endpoints
+ * Filter chains reject/drop new connections to Service ports without usable endpoints
+ * (no-endpoint-* maps), drop sources outside loadBalancerSourceRanges (firewall-* sets) and
+ * reject ClusterIP ports the Service does not define (cluster-ips set). Masquerade uses
+ * kube-proxy's fwmark bit; hairpin is found after DNAT by the `hairpin` set (addr . addr).
+ * ClientIP session affinity (rare) uses kube-proxy's per-endpoint dynamic sets and chains.
+ */
+import type { IPFamily, Snapshot, SnapshotDelta, ServicePortPlan, EndpointPlan, TrafficVerdict } from '../../core/model/snapshot.js';
+import { canonicalIP, normalizeCIDRs, validPort, validProtocol } from './addr.js';
+import {
+  CHAINS,
+  SETS,
+  type GroupKind,
+  type SetName,
+  affinityChain,
+  affinityEndpoint,
+  groupChain,
+  nftFamily,
+  tableRef,
+} from './names.js';
+
+export interface RenderOptions {
+  /** kube-proxy's --iptables-masquerade-bit (default 14 → 0x4000). */
+  readonly masqueradeBit?: number;
+  /** Elements per `add element` statement in a full sync. */
+  readonly elementsPerStatement?: number;
+}
+
+/** Sets whose elements several Service ports may share (reference-counted). */
+const SHARED_SETS: ReadonlySet<SetName> = new Set<SetName>([SETS.clusterIPs, SETS.hairpin]);
+
+/** What one Service port put into one family's table. */
+interface Contribution {
+  /** Destination keys this port claims (`D:` daddr . proto . port, `N:` proto . port). */
+  readonly claims: readonly string[];
+  /**
+   * Flat [set, key, value, set, key, value, ...] triples (one array per port keeps the
+   * garbage collector quiet at 10k ports). Every element outside SHARED_SETS derives from a
+   * destination this port won, so no other port has it.
+   */
+  readonly elements: readonly (string | undefined)[];
+  /** Group chains referenced (by name). */
+  readonly groups: readonly string[];
+  /** Affinity sets (name → declaration body) and chains (name → rules), endpoint chains first. */
+  readonly affinitySets: ReadonlyMap<string, string>;
+  readonly affinityChains: ReadonlyMap<string, readonly string[]>;
+  /** Skipped malformed pieces (bad IP, port, CIDR...). */
+  readonly skipped: number;
+}
+
+interface FamilyState {
+  readonly contributions: Map<string, Contribution>;
+  /** destination key → claimant ids, sorted; the first one wins. */
+  readonly claims: Map<string, string[]>;
+  /** Reference counts of elements in SHARED_SETS. */
+  readonly shared: Map<SetName, Map<string, number>>;
+  /** group chain → number of contributions referencing it. */
+  readonly groups: Map<string, number>;
+}
+
+/** What the backend last applied successfully (kept in memory, never read from the kernel). */
+export interface NftablesState {
+  /** Node-level settings the fixed chains depend on; a change forces a full sync. */
+  readonly fingerprint: string;
+  readonly families: ReadonlyMap<IPFamily, FamilyState>;
+}
+
+export interface RenderStats {
+  readonly servicePorts: number;
+  readonly touched: number;
+  readonly elementsAdded: number;
+  readonly elementsDeleted: number;
+  readonly chainsAdded: number;
+  readonly chainsDeleted: number;
+  readonly skipped: number;
+}
+
+export interface RenderPlan {
+  /** The script for one `nft -f -`; '' when nothing changed. */
+  readonly script: string;
+  readonly full: boolean;
+  /**
+   * The state to keep once the script was applied. Call only after the kernel accepted the
+   * script: for an incremental plan it updates `lastApplied`'s maps in place (cheap).
+   */
+  commit(): NftablesState;
+  readonly stats: RenderStats;
+}
+
+const DEFAULT_MASQ_BIT = 14;
+
+interface FamilyConfig {
+  readonly family: IPFamily;
+  /** `ip` or `ip6` */
+  readonly p: 'ip' | 'ip6';
+  readonly addrType: 'ipv4_addr' | 'ipv6_addr';
+  readonly table: string;
+  readonly clusterCIDRs: readonly string[];
+  readonly nodePorts: { readonly enabled: boolean; readonly cidrs?: readonly string[] };
+  readonly masqueradeAll: boolean;
+  readonly markHex: string;
+}
+
+function familyConfigs(snapshot: Snapshot, options: RenderOptions): FamilyConfig[] {
+  const bit = options.masqueradeBit ?? DEFAULT_MASQ_BIT;
+  const markHex = `0x${(2 ** (Number.isInteger(bit) && bit >= 0 && bit <= 31 ? bit : DEFAULT_MASQ_BIT)).toString(16)}`;
+  const families = [...new Set(snapshot.families)].filter((f) => f === 'IPv4' || f === 'IPv6').sort();
+  return families.map((family) => {
+    const npa = snapshot.nodePortAddresses?.[family];
+    const nodePorts =
+      npa?.kind === 'cidrs'
+        ? (() => {
+            const cidrs = normalizeCIDRs(family, npa.cidrs ?? []).cidrs;
+            return { enabled: cidrs.length > 0, cidrs };
+          })()
+        : { enabled: true };
+    return {
+      family,
+      p: nftFamily(family),
+      addrType: family === 'IPv4' ? 'ipv4_addr' : 'ipv6_addr',
+      table: tableRef(family),
+      clusterCIDRs: normalizeCIDRs(family, snapshot.clusterCIDRs?.[family] ?? []).cidrs,
+      nodePorts,
+      masqueradeAll: snapshot.masqueradeAll === true,
+      markHex,
+    } as const;
+  });
+}
+
+function fingerprintOf(configs: readonly FamilyConfig[]): string {
+  return JSON.stringify(configs);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Contributions: one Service port → elements, claims, chains
+
+function proto(p: ServicePortPlan): string {
+  return p.protocol.toLowerCase();
+}
+
+function endpointsOf(cfg: FamilyConfig, list: readonly EndpointPlan[] | undefined): { eps: EndpointPlan[]; bad: number } {
+  const eps: EndpointPlan[] = [];
+  let bad = 0;
+  for (const e of list ?? []) {
+    const ip = e ? canonicalIP(cfg.family, e.ip) : undefined;
+    if (ip !== undefined && validPort(e.port)) eps.push(ip === e.ip ? e : { ...e, ip });
+    else bad++;
+  }
+  return { eps, bad };
+}
+
+function addrPort(e: EndpointPlan): string {
+  return `${e.ip} . ${e.port}`;
+}
+
+function dnatTarget(cfg: FamilyConfig, e: EndpointPlan): string {
+  return cfg.family === 'IPv4' ? `${e.ip}:${e.port}` : `[${e.ip}]:${e.port}`;
+}
+
+function verdictElement(v: TrafficVerdict): string {
+  return v === 'drop' ? 'drop' : `goto ${CHAINS.reject}`;
+}
+
+function affinityTimeout(p: ServicePortPlan): number | undefined {
+  const t = p.sessionAffinity?.timeoutSeconds;
+  if (t === undefined || typeof t !== 'number' || !Number.isFinite(t)) return undefined;
+  return Math.min(Math.max(Math.floor(t), 1), 86400);
+}
+
+/** Claims of one port (what it would like to own), in priority order. */
+function claimsOf(cfg: FamilyConfig, p: ServicePortPlan): string[] {
+  if (!p || p.family !== cfg.family || !validProtocol(p.protocol)) return [];
+  const out: string[] = [];
+  const pr = proto(p);
+  if (validPort(p.port)) {
+    const cip = canonicalIP(cfg.family, p.clusterIP);
+    if (cip !== undefined) out.push(`D:${cip} . ${pr} . ${p.port}`);
+    for (const raw of [...(p.externalIPs ?? []), ...(p.loadBalancerIPs ?? [])]) {
+      const ip = canonicalIP(cfg.family, raw);
+      if (ip !== undefined) out.push(`D:${ip} . ${pr} . ${p.port}`);
+    }
+  }
+  if (cfg.nodePorts.enabled && validPort(p.nodePort)) out.push(`N:${pr} . ${p.nodePort}`);
+  return [...new Set(out)];
+}
+
+function contribute(cfg: FamilyConfig, p: ServicePortPlan, wins: (claim: string) => boolean): Contribution {
+  const elements: (string | undefined)[] = [];
+  const el = (set: SetName, key: string, value?: string): void => {
+    elements.push(set, key, value);
+  };
+  const groups = new Set<string>();
+  const affinitySets = new Map<string, string>();
+  const affinityChains = new Map<string, string[]>();
+  let skipped = 0;
+  if (!p || p.family !== cfg.family || !validProtocol(p.protocol)) {
+    return { claims: [], elements, groups: [], affinitySets, affinityChains, skipped: 1 };
+  }
+  const claims = claimsOf(cfg, p);
+  const pr = proto(p);
+  const timeout = affinityTimeout(p);
+  const internal = endpointsOf(cfg, p.internalEndpoints);
+  const external = endpointsOf(cfg, p.externalEndpoints);
+  const shortCircuit = endpointsOf(cfg, p.shortCircuitEndpoints);
+  skipped += internal.bad + external.bad + shortCircuit.bad;
+  const internalVerdict: TrafficVerdict =
+    p.internal === 'forward' ? (internal.eps.length > 0 ? 'forward' : 'reject') : p.internal === 'drop' ? 'drop' : 'reject';
+  const externalVerdict: TrafficVerdict =
+    p.external === 'forward' ? (external.eps.length > 0 ? 'forward' : 'reject') : p.external === 'drop' ? 'drop' : 'reject';
+  const externalMasq = !p.externalPolicyLocal;
+  const hairpin = new Set<string>();
+  const usedKeys = new Set<string>();
+
+  const affinity = (path: 'int' | 'ext', eps: readonly EndpointPlan[], markFirst: boolean): string => {
+    const dispatch = affinityChain(p.id, path, timeout!);
+    if (!affinityChains.has(dispatch)) {
+      const unique = [...new Map(eps.map((e) => [`${e.ip}|${e.port}`, e])).values()];
+      const names = unique.map((e) => affinityEndpoint(dispatch, `${e.ip}|${e.port}|${pr}`));
+      unique.forEach((e, i) => {
+        const name = names[i]!;
+        affinitySets.set(name, `type ${cfg.addrType}; flags dynamic,timeout; timeout ${timeout}s;`);
+        affinityChains.set(name, [
+          `update @${name} { ${cfg.p} saddr }`,
+          `meta l4proto ${pr} dnat ${cfg.p} to ${dnatTarget(cfg, e)}`,
+        ]);
+      });
+      const rules: string[] = [];
+      if (markFirst) rules.push(`jump ${CHAINS.markForMasquerade}`);
+      for (const name of names) rules.push(`${cfg.p} saddr @${name} goto ${name}`);
+      rules.push(`numgen random mod ${names.length} vmap { ${names.map((n, i) => `${i} : goto ${n}`).join(', ')} }`);
+      affinityChains.set(dispatch, rules);
+    }
+    return dispatch;
+  };
+
+  const forward = (
+    mapSet: SetName,
+    epSet: SetName,
+    key: string,
+    eps: readonly EndpointPlan[],
+    kind: GroupKind,
+    path: 'int' | 'ext',
+    markFirst: boolean,
+  ): void => {
+    for (const e of eps) hairpin.add(e.ip);
+    if (timeout !== undefined) {
+      el(mapSet, key, `goto ${affinity(path, eps, markFirst)}`);
+      return;
+    }
+    const chain = groupChain(kind, eps.length);
+    groups.add(chain);
+    el(mapSet, key, `goto ${chain}`);
+    eps.forEach((e, i) => el(epSet, `${key} . ${i}`, addrPort(e)));
+  };
+
+  const shortCircuitPath = (mapSet: SetName, epSet: SetName, key: string, kind: GroupKind): void => {
+    if (shortCircuit.eps.length === 0) return;
+    const chain = groupChain(kind, shortCircuit.eps.length);
+    groups.add(chain);
+    el(mapSet, key, `goto ${chain}`);
+    shortCircuit.eps.forEach((e, i) => {
+      hairpin.add(e.ip);
+      el(epSet, `${key} . ${i}`, addrPort(e));
+    });
+  };
+
+  if (validPort(p.port)) {
+    // ClusterIP
+    const clusterIP = canonicalIP(cfg.family, p.clusterIP);
+    if (clusterIP !== undefined) {
+      el(SETS.clusterIPs, clusterIP, undefined);
+      const key = `${clusterIP} . ${pr} . ${p.port}`;
+      usedKeys.add(key);
+      if (wins(`D:${key}`)) {
+        if (internalVerdict === 'forward') forward(SETS.serviceIPs, SETS.ipEndpoints, key, internal.eps, 'ip', 'int', false);
+        else el(SETS.noEndpointServices, key, verdictElement(internalVerdict));
+      }
+    } else if (p.clusterIP !== undefined && p.clusterIP !== '' && p.clusterIP !== 'None') {
+      skipped++;
+    }
+    // externalIPs and load-balancer IPs
+    const lbSet = new Set((p.loadBalancerIPs ?? []).map((ip) => canonicalIP(cfg.family, ip)));
+    const ranges = normalizeCIDRs(cfg.family, p.loadBalancerSourceRanges ?? []);
+    skipped += ranges.invalid;
+    for (const raw of [...(p.externalIPs ?? []), ...(p.loadBalancerIPs ?? [])]) {
+      const ip = canonicalIP(cfg.family, raw);
+      if (ip === undefined) {
+        skipped++;
+        continue;
+      }
+      const key = `${ip} . ${pr} . ${p.port}`;
+      if (usedKeys.has(key)) continue;
+      usedKeys.add(key);
+      if (!wins(`D:${key}`)) continue;
+      if (externalVerdict === 'forward') {
+        forward(SETS.serviceIPs, SETS.ipEndpoints, key, external.eps, externalMasq ? 'ipm' : 'ip', 'ext', externalMasq);
+      } else {
+        el(SETS.noEndpointServices, key, verdictElement(externalVerdict));
+      }
+      shortCircuitPath(SETS.shortCircuitIPs, SETS.shortCircuitIPEndpoints, key, 'sc');
+      if (lbSet.has(ip) && ranges.cidrs.length > 0) {
+        el(SETS.firewallIPs, key, undefined);
+        for (const c of ranges.cidrs) el(SETS.firewallAllow, `${key} . ${c}`, undefined);
+      }
+    }
+  } else {
+    skipped++;
+  }
+  // NodePort
+  if (p.nodePort !== undefined && !validPort(p.nodePort)) skipped++;
+  if (cfg.nodePorts.enabled && validPort(p.nodePort)) {
+    const key = `${pr} . ${p.nodePort}`;
+    if (wins(`N:${key}`)) {
+      if (externalVerdict === 'forward') {
+        forward(SETS.serviceNodePorts, SETS.nodePortEndpoints, key, external.eps, externalMasq ? 'npm' : 'np', 'ext', externalMasq);
+      } else {
+        el(SETS.noEndpointNodePorts, key, verdictElement(externalVerdict));
+      }
+      shortCircuitPath(SETS.shortCircuitNodePorts, SETS.shortCircuitNodePortEndpoints, key, 'scnp');
+    }
+  }
+  // hairpin elements are `addr . addr`; the state keeps the address only (see sharedText)
+  for (const ip of hairpin) el(SETS.hairpin, ip, undefined);
+  return { claims, elements, groups: [...groups], affinitySets, affinityChains, skipped };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Draft: a copy-on-write view of one family's state
+
+class FamilyDraft {
+  readonly contributions = new Map<string, Contribution | undefined>();
+  readonly claims = new Map<string, string[]>();
+  readonly shared = new Map<SetName, Map<string, number>>();
+  readonly groups = new Map<string, number>();
+
+  /** `direct`: the base is empty and the overlay becomes the new state as is (full syncs). */
+  constructor(
+    readonly base: FamilyState,
+    private readonly direct = false,
+  ) {}
+
+  claimants(key: string): string[] {
+    return this.claims.get(key) ?? this.base.claims.get(key) ?? [];
+  }
+
+  baseRefs(set: SetName, key: string): number {
+    return this.direct ? 0 : (this.base.shared.get(set)?.get(key) ?? 0);
+  }
+
+  refs(set: SetName, key: string): number {
+    const m = this.shared.get(set);
+    const v = m?.get(key);
+    return v !== undefined ? v : this.baseRefs(set, key);
+  }
+
+  private bump(set: SetName, key: string, by: number): void {
+    let m = this.shared.get(set);
+    if (m === undefined) {
+      m = new Map();
+      this.shared.set(set, m);
+    }
+    m.set(key, this.refs(set, key) + by);
+  }
+
+  groupRefs(name: string): number {
+    return this.groups.get(name) ?? this.base.groups.get(name) ?? 0;
+  }
+
+  /** Update claims of `id` from `before` to `after`; returns ids whose winning changed. */
+  reclaim(id: string, before: readonly string[], after: readonly string[]): Set<string> {
+    const affected = new Set<string>();
+    for (const key of before) {
+      if (after.includes(key)) continue;
+      const old = this.claimants(key);
+      const list = old.filter((x) => x !== id);
+      this.claims.set(key, list);
+      if (old[0] === id && list[0] !== undefined) affected.add(list[0]);
+    }
+    for (const key of after) {
+      if (before.includes(key)) continue;
+      const old = this.claimants(key);
+      if (old.includes(id)) continue;
+      const list = old.length === 0 ? [id] : [...old, id].sort();
+      this.claims.set(key, list);
+      if (old[0] !== undefined && list[0] === id) affected.add(old[0]);
+    }
+    return affected;
+  }
+
+  remove(c: Contribution): void {
+    const e = c.elements;
+    for (let i = 0; i < e.length; i += 3) {
+      const set = e[i] as SetName;
+      if (SHARED_SETS.has(set)) this.bump(set, e[i + 1]!, -1);
+    }
+    for (const g of c.groups) this.groups.set(g, this.groupRefs(g) - 1);
+  }
+
+  add(c: Contribution): void {
+    const e = c.elements;
+    for (let i = 0; i < e.length; i += 3) {
+      const set = e[i] as SetName;
+      if (SHARED_SETS.has(set)) this.bump(set, e[i + 1]!, 1);
+    }
+    for (const g of c.groups) this.groups.set(g, this.groupRefs(g) + 1);
+  }
+
+  /**
+   * The committed state. A full (direct) draft returns its own maps; an incremental one
+   * writes its changes INTO the base maps (the caller owns them and commits only after the
+   * kernel accepted the script), so a small change costs a small commit.
+   */
+  commit(): FamilyState {
+    const target: FamilyState = this.direct ? emptyFamilyState() : this.base;
+    for (const [id, c] of this.contributions) {
+      if (c) target.contributions.set(id, c);
+      else target.contributions.delete(id);
+    }
+    for (const [k, list] of this.claims) {
+      if (list.length > 0) target.claims.set(k, list);
+      else target.claims.delete(k);
+    }
+    for (const [set, overlay] of this.shared) {
+      let m = target.shared.get(set);
+      if (m === undefined) {
+        m = new Map();
+        target.shared.set(set, m);
+      }
+      for (const [key, n] of overlay) {
+        if (n > 0) m.set(key, n);
+        else m.delete(key);
+      }
+    }
+    for (const [g, n] of this.groups) {
+      if (n > 0) target.groups.set(g, n);
+      else target.groups.delete(g);
+    }
+    return target;
+  }
+}
+
+function emptyFamilyState(): FamilyState {
+  return { contributions: new Map(), claims: new Map(), shared: new Map(), groups: new Map() };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Script text
+
+function groupRules(cfg: FamilyConfig, name: string): string[] {
+  const m = /^ep-(ip|ipm|np|npm|sc|scnp)-(\d+)$/.exec(name)!;
+  const kind = m[1] as GroupKind;
+  const n = Number(m[2]);
+  const p = cfg.p;
+  const rules: string[] = [];
+  if (kind === 'ipm' || kind === 'npm') rules.push(`jump ${CHAINS.markForMasquerade}`);
+  if (kind === 'sc' || kind === 'scnp') {
+    rules.push(`fib saddr type local jump ${CHAINS.markForMasquerade}`);
+    if (cfg.masqueradeAll) rules.push(`jump ${CHAINS.markForMasquerade}`);
+  }
+  const byIP = kind === 'ip' || kind === 'ipm' || kind === 'sc';
+  const map =
+    kind === 'sc'
+      ? SETS.shortCircuitIPEndpoints
+      : kind === 'scnp'
+        ? SETS.shortCircuitNodePortEndpoints
+        : byIP
+          ? SETS.ipEndpoints
+          : SETS.nodePortEndpoints;
+  const key = byIP ? `${p} daddr . meta l4proto . th dport` : 'meta l4proto . th dport';
+  rules.push(`dnat ${p} to ${key} . numgen random mod ${n} map @${map}`);
+  return rules;
+}
+
+function loopback(cfg: FamilyConfig): string {
+  return cfg.family === 'IPv4' ? '127.0.0.0/8' : '::1';
+}
+
+function nodePortCondition(cfg: FamilyConfig): string {
+  const base = `fib daddr type local ${cfg.p} daddr != ${loopback(cfg)}`;
+  return cfg.nodePorts.cidrs ? `${base} ${cfg.p} daddr @${SETS.nodePortAddresses}` : base;
+}
+
+function setDeclarations(cfg: FamilyConfig): string[] {
+  const a = cfg.addrType;
+  const p = cfg.p;
+  const dest = `${a} . inet_proto . inet_service`;
+  // `th dport` in the data part trips nft 1.0.6 when a later transaction adds a rule using the
+  // map ("conflicting protocols specified: ip vs. th"); `tcp dport` gives the same inet_service type
+  const epValue = `${p} daddr . tcp dport`;
+  const decl: string[] = [
+    `set ${SETS.clusterIPs} { type ${a}; }`,
+    `set ${SETS.clusterCIDRs} { type ${a}; flags interval; auto-merge;${
+      cfg.clusterCIDRs.length ? ` elements = { ${cfg.clusterCIDRs.join(', ')} };` : ''
+    } }`,
+    `set ${SETS.nodePortAddresses} { type ${a}; flags interval; auto-merge;${
+      cfg.nodePorts.cidrs?.length ? ` elements = { ${cfg.nodePorts.cidrs.join(', ')} };` : ''
+    } }`,
+    `map ${SETS.serviceIPs} { type ${dest} : verdict; }`,
+    `map ${SETS.serviceNodePorts} { type inet_proto . inet_service : verdict; }`,
+    `map ${SETS.shortCircuitIPs} { type ${dest} : verdict; }`,
+    `map ${SETS.shortCircuitNodePorts} { type inet_proto . inet_service : verdict; }`,
+    `map ${SETS.ipEndpoints} { typeof ${p} daddr . meta l4proto . th dport . numgen random mod 1 : ${epValue}; }`,
+    `map ${SETS.nodePortEndpoints} { typeof meta l4proto . th dport . numgen random mod 1 : ${epValue}; }`,
+    `map ${SETS.shortCircuitIPEndpoints} { typeof ${p} daddr . meta l4proto . th dport . numgen random mod 1 : ${epValue}; }`,
+    `map ${SETS.shortCircuitNodePortEndpoints} { typeof meta l4proto . th dport . numgen random mod 1 : ${epValue}; }`,
+    `map ${SETS.noEndpointServices} { type ${dest} : verdict; }`,
+    `map ${SETS.noEndpointNodePorts} { type inet_proto . inet_service : verdict; }`,
+    `set ${SETS.firewallIPs} { type ${dest}; }`,
+    `set ${SETS.firewallAllow} { type ${dest} . ${a}; flags interval; }`,
+    `set ${SETS.hairpin} { type ${a} . ${a}; }`,
+  ];
+  return decl;
+}
+
+/** Fixed chains in dependency order (callees before callers), with their rules. */
+function fixedChains(cfg: FamilyConfig): [string, string | undefined, string[]][] {
+  const p = cfg.p;
+  const dest = `${p} daddr . meta l4proto . th dport`;
+  const hasCIDR = cfg.clusterCIDRs.length > 0;
+  const np = nodePortCondition(cfg);
+  const services: string[] = [];
+  if (cfg.masqueradeAll) services.push(`${p} daddr @${SETS.clusterIPs} jump ${CHAINS.markForMasquerade}`);
+  else if (hasCIDR) services.push(`${p} saddr != @${SETS.clusterCIDRs} ${p} daddr @${SETS.clusterIPs} jump ${CHAINS.markForMasquerade}`);
+  if (hasCIDR) services.push(`${p} saddr @${SETS.clusterCIDRs} ${dest} vmap @${SETS.shortCircuitIPs}`);
+  services.push(`fib saddr type local ${dest} vmap @${SETS.shortCircuitIPs}`);
+  services.push(`${dest} vmap @${SETS.serviceIPs}`);
+  if (cfg.nodePorts.enabled) {
+    if (hasCIDR) services.push(`${np} ${p} saddr @${SETS.clusterCIDRs} meta l4proto . th dport vmap @${SETS.shortCircuitNodePorts}`);
+    services.push(`${np} fib saddr type local meta l4proto . th dport vmap @${SETS.shortCircuitNodePorts}`);
+    services.push(`${np} meta l4proto . th dport vmap @${SETS.serviceNodePorts}`);
+  }
+  const m = cfg.markHex;
+  return [
+    [CHAINS.markForMasquerade, undefined, [`meta mark set meta mark | ${m}`]],
+    [CHAINS.reject, undefined, ['meta l4proto tcp reject with tcp reset', 'reject']],
+    [
+      CHAINS.masquerading,
+      undefined,
+      [
+        `ct status dnat ${p} saddr . ${p} daddr @${SETS.hairpin} jump ${CHAINS.markForMasquerade}`,
+        `meta mark & ${m} == 0 return`,
+        `meta mark set meta mark ^ ${m}`,
+        'masquerade fully-random',
+      ],
+    ],
+    [CHAINS.services, undefined, services],
+    [
+      CHAINS.firewallCheck,
+      undefined,
+      [`${dest} @${SETS.firewallIPs} ${dest} . ${p} saddr != @${SETS.firewallAllow} drop`],
+    ],
+    [CHAINS.serviceEndpointsCheck, undefined, [`${dest} vmap @${SETS.noEndpointServices}`]],
+    [
+      CHAINS.nodePortEndpointsCheck,
+      undefined,
+      cfg.nodePorts.enabled ? [`${np} meta l4proto . th dport vmap @${SETS.noEndpointNodePorts}`] : [],
+    ],
+    [CHAINS.clusterIPsCheck, undefined, [`${p} daddr @${SETS.clusterIPs} goto ${CHAINS.reject}`]],
+    [CHAINS.natPrerouting, 'type nat hook prerouting priority dstnat; policy accept;', [`jump ${CHAINS.services}`]],
+    [CHAINS.natOutput, 'type nat hook output priority -100; policy accept;', [`jump ${CHAINS.services}`]],
+    [CHAINS.natPostrouting, 'type nat hook postrouting priority srcnat; policy accept;', [`jump ${CHAINS.masquerading}`]],
+    [
+      CHAINS.filterPrerouting,
+      'type filter hook prerouting priority dstnat - 10; policy accept;',
+      [`ct state new jump ${CHAINS.firewallCheck}`],
+    ],
+    [
+      CHAINS.filterInput,
+      'type filter hook input priority -110; policy accept;',
+      [`ct state new jump ${CHAINS.nodePortEndpointsCheck}`, `ct state new jump ${CHAINS.serviceEndpointsCheck}`],
+    ],
+    [
+      CHAINS.filterForward,
+      'type filter hook forward priority -110; policy accept;',
+      [`ct state new jump ${CHAINS.serviceEndpointsCheck}`, `ct state new jump ${CHAINS.clusterIPsCheck}`],
+    ],
+    [
+      CHAINS.filterOutput,
+      'type filter hook output priority -110; policy accept;',
+      [`ct state new jump ${CHAINS.serviceEndpointsCheck}`, `ct state new jump ${CHAINS.firewallCheck}`],
+    ],
+    [
+      CHAINS.filterOutputPostDnat,
+      'type filter hook output priority -90; policy accept;',
+      [`ct state new jump ${CHAINS.clusterIPsCheck}`],
+    ],
+  ];
+}
+
+function chainBlock(name: string, hook: string | undefined, rules: readonly string[]): string {
+  const body = [...(hook ? [hook] : []), ...rules].map((r) => `\t\t${r}`).join('\n');
+  return `\tchain ${name} {\n${body}\n\t}`;
+}
+
+/** Element text of a shared-set key as kept in the state. */
+function sharedText(set: SetName, key: string): string {
+  return set === SETS.hairpin ? `${key} . ${key}` : key;
+}
+
+function elementText(key: string, value: string | undefined): string {
+  return value === undefined ? key : `${key} : ${value}`;
+}
+
+function elementStatements(
+  verb: 'add' | 'delete',
+  table: string,
+  bySet: ReadonlyMap<SetName, readonly string[]>,
+  perStatement: number,
+): string[] {
+  const out: string[] = [];
+  for (const [set, items] of bySet) {
+    for (let i = 0; i < items.length; i += perStatement) {
+      out.push(`${verb} element ${table} ${set} { ${items.slice(i, i + perStatement).join(', ')} }`);
+    }
+  }
+  return out;
+}
+
+/** Set order for element statements: maps referencing chains last is irrelevant, keep stable. */
+const SET_ORDER: readonly SetName[] = Object.values(SETS);
+
+// ---------------------------------------------------------------------------------------------
+// Planning
+
+interface FamilyResult {
+  readonly lines: string[];
+  readonly commit: () => FamilyState;
+  elementsAdded: number;
+  elementsDeleted: number;
+  chainsAdded: number;
+  chainsDeleted: number;
+  skipped: number;
+  touched: number;
+}
+
+function idsOfFamily(snapshot: Snapshot, family: IPFamily): string[] {
+  const ids: string[] = [];
+  for (const [id, p] of snapshot.servicePorts) if (p?.family === family) ids.push(id);
+  return ids.sort();
+}
+
+/** Applies contributions of `touched` ids to a draft; returns the draft and the old/new contributions. */
+function applyTouched(
+  cfg: FamilyConfig,
+  snapshot: Snapshot,
+  base: FamilyState,
+  touched: Iterable<string>,
+  direct: boolean,
+): { draft: FamilyDraft; changes: Map<string, { before?: Contribution; after?: Contribution }>; skipped: number } {
+  const draft = new FamilyDraft(base, direct);
+  const planOf = (id: string): ServicePortPlan | undefined => {
+    const p = snapshot.servicePorts.get(id);
+    return p && p.family === cfg.family ? p : undefined;
+  };
+  // phase 1: claims
+  const all = new Set<string>();
+  const queue = [...touched];
+  for (const id of queue) {
+    if (all.has(id)) continue;
+    all.add(id);
+    const before = base.contributions.get(id)?.claims ?? [];
+    const plan = planOf(id);
+    const after = plan ? claimsOf(cfg, plan) : [];
+    for (const other of draft.reclaim(id, before, after)) if (!all.has(other)) queue.push(other);
+  }
+  // phase 2: contributions
+  const changes = new Map<string, { before?: Contribution; after?: Contribution }>();
+  let skipped = 0;
+  for (const id of all) {
+    const before = base.contributions.get(id);
+    const plan = planOf(id);
+    const after = plan ? contribute(cfg, plan, (claim) => draft.claimants(claim)[0] === id) : undefined;
+    if (after) skipped += after.skipped;
+    if (before) draft.remove(before);
+    if (after) draft.add(after);
+    draft.contributions.set(id, after);
+    changes.set(id, { before, after });
+  }
+  return { draft, changes, skipped };
+}
+
+function renderFullFamily(cfg: FamilyConfig, snapshot: Snapshot, perStatement: number): FamilyResult {
+  const { draft, changes, skipped } = applyTouched(cfg, snapshot, emptyFamilyState(), idsOfFamily(snapshot, cfg.family), true);
+  const state = draft.commit();
+  const lines: string[] = [`add table ${cfg.table}`, `delete table ${cfg.table}`];
+  const blocks: string[] = setDeclarations(cfg).map((d) => `\t${d}`);
+  let chains = 0;
+  // affinity objects
+  const affSets: string[] = [];
+  const affChains: string[] = [];
+  for (const { after } of changes.values()) {
+    if (!after) continue;
+    for (const [name, body] of after.affinitySets) affSets.push(`\tset ${name} { ${body} }`);
+    for (const [name, rules] of after.affinityChains) {
+      affChains.push(chainBlock(name, undefined, rules));
+      chains++;
+    }
+  }
+  blocks.push(...affSets);
+  const fixed = fixedChains(cfg);
+  blocks.push(...fixed.slice(0, 2).map(([n, h, r]) => chainBlock(n, h, r)));
+  for (const g of [...state.groups.keys()].sort()) {
+    blocks.push(chainBlock(g, undefined, groupRules(cfg, g)));
+    chains++;
+  }
+  blocks.push(...affChains);
+  blocks.push(...fixed.slice(2).map(([n, h, r]) => chainBlock(n, h, r)));
+  chains += fixed.length;
+  lines.push(`table ${cfg.table} {\n${blocks.join('\n')}\n}`);
+  const bySet = new Map<SetName, string[]>(SET_ORDER.map((set) => [set, []]));
+  for (const { after } of changes.values()) {
+    const e = after?.elements ?? [];
+    for (let i = 0; i < e.length; i += 3) {
+      const set = e[i] as SetName;
+      if (!SHARED_SETS.has(set)) bySet.get(set)!.push(elementText(e[i + 1]!, e[i + 2]));
+    }
+  }
+  for (const set of SHARED_SETS) bySet.set(set, [...(state.shared.get(set)?.keys() ?? [])].map((k) => sharedText(set, k)));
+  let added = 0;
+  for (const [set, items] of bySet) {
+    if (items.length === 0) bySet.delete(set);
+    added += items.length;
+  }
+  lines.push(...elementStatements('add', cfg.table, bySet, perStatement));
+  return {
+    lines,
+    commit: () => state,
+    elementsAdded: added,
+    elementsDeleted: 0,
+    chainsAdded: chains,
+    chainsDeleted: 0,
+    skipped,
+    touched: changes.size,
+  };
+}
+
+function renderIncrementalFamily(
+  cfg: FamilyConfig,
+  snapshot: Snapshot,
+  base: FamilyState,
+  touched: Iterable<string>,
+  perStatement: number,
+): FamilyResult {
+  const { draft, changes, skipped } = applyTouched(cfg, snapshot, base, touched, false);
+  const t = cfg.table;
+  const lines: string[] = [];
+  let chainsAdded = 0;
+  let chainsDeleted = 0;
+  // 1. new group chains
+  const newGroups: string[] = [];
+  const goneGroups: string[] = [];
+  for (const [g, n] of draft.groups) {
+    const was = base.groups.get(g) ?? 0;
+    if (was <= 0 && n > 0) newGroups.push(g);
+    if (was > 0 && n <= 0) goneGroups.push(g);
+  }
+  for (const g of newGroups.sort()) {
+    lines.push(`add chain ${t} ${g}`);
+    for (const r of groupRules(cfg, g)) lines.push(`add rule ${t} ${g} ${r}`);
+    chainsAdded++;
+  }
+  // 2. affinity objects: new sets, new/changed chains (endpoint chains come first in the map)
+  const goneAffChains: string[] = [];
+  const goneAffSets: string[] = [];
+  for (const { before, after } of changes.values()) {
+    const oldSets = before?.affinitySets ?? new Map<string, string>();
+    const newSets = after?.affinitySets ?? new Map<string, string>();
+    const oldChains = before?.affinityChains ?? new Map<string, readonly string[]>();
+    const newChains = after?.affinityChains ?? new Map<string, readonly string[]>();
+    for (const [name, body] of newSets) if (oldSets.get(name) !== body) lines.push(`add set ${t} ${name} { ${body} }`);
+    for (const [name, rules] of newChains) {
+      const old = oldChains.get(name);
+      if (old && old.join('\n') === rules.join('\n')) continue;
+      if (old) lines.push(`flush chain ${t} ${name}`);
+      else {
+        lines.push(`add chain ${t} ${name}`);
+        chainsAdded++;
+      }
+      for (const r of rules) lines.push(`add rule ${t} ${name} ${r}`);
+    }
+    // dispatch chains (they reference endpoint chains) are the last of each map: delete them first
+    for (const name of [...oldChains.keys()].reverse()) if (!newChains.has(name)) goneAffChains.push(name);
+    for (const [name, body] of oldSets) if (newSets.get(name) !== body) goneAffSets.push(name);
+  }
+  // 3. elements: deletes then adds
+  const dels = new Map<SetName, string[]>();
+  const adds = new Map<SetName, string[]>();
+  const push = (m: Map<SetName, string[]>, set: SetName, item: string): void => {
+    const list = m.get(set);
+    if (list) list.push(item);
+    else m.set(set, [item]);
+  };
+  // unique elements: old values from the ports' previous contributions, new from the current
+  const oldEls = new Map<string, string | undefined>();
+  const newEls = new Map<string, string | undefined>();
+  const sharedKeys = new Set<string>();
+  const collect = (c: Contribution | undefined, into: Map<string, string | undefined>): void => {
+    const e = c?.elements ?? [];
+    for (let i = 0; i < e.length; i += 3) {
+      const k = `${e[i]}\u0000${e[i + 1]}`;
+      if (SHARED_SETS.has(e[i] as SetName)) sharedKeys.add(k);
+      else into.set(k, e[i + 2]);
+    }
+  };
+  for (const { before, after } of changes.values()) {
+    collect(before, oldEls);
+    collect(after, newEls);
+  }
+  const split = (k: string): [SetName, string] => {
+    const i = k.indexOf('\u0000');
+    return [k.slice(0, i) as SetName, k.slice(i + 1)];
+  };
+  for (const [k, v] of oldEls) {
+    if (!newEls.has(k) || newEls.get(k) !== v) push(dels, ...split(k));
+  }
+  for (const [k, v] of newEls) {
+    if (!oldEls.has(k) || oldEls.get(k) !== v) {
+      const [set, key] = split(k);
+      push(adds, set, elementText(key, v));
+    }
+  }
+  for (const k of sharedKeys) {
+    const [set, key] = split(k);
+    const was = draft.baseRefs(set, key) > 0;
+    const now = draft.refs(set, key) > 0;
+    if (was && !now) push(dels, set, sharedText(set, key));
+    if (!was && now) push(adds, set, sharedText(set, key));
+  }
+  const ordered = (m: Map<SetName, string[]>): Map<SetName, string[]> =>
+    new Map(SET_ORDER.filter((s) => m.has(s)).map((s) => [s, m.get(s)!]));
+  lines.push(...elementStatements('delete', t, ordered(dels), perStatement));
+  lines.push(...elementStatements('add', t, ordered(adds), perStatement));
+  // 4. stale affinity chains and sets, 5. unused group chains
+  for (const name of goneAffChains) {
+    lines.push(`delete chain ${t} ${name}`);
+    chainsDeleted++;
+  }
+  for (const name of goneAffSets) lines.push(`delete set ${t} ${name}`);
+  for (const g of goneGroups.sort()) {
+    lines.push(`delete chain ${t} ${g}`);
+    chainsDeleted++;
+  }
+  let elementsAdded = 0;
+  let elementsDeleted = 0;
+  for (const l of adds.values()) elementsAdded += l.length;
+  for (const l of dels.values()) elementsDeleted += l.length;
+  return {
+    lines,
+    commit: () => draft.commit(),
+    elementsAdded,
+    elementsDeleted,
+    chainsAdded,
+    chainsDeleted,
+    skipped,
+    touched: changes.size,
+  };
+}
+
+/**
+ * Plans one sync. Full when `delta.full`, when nothing was applied yet, or when a node-level
+ * setting changed (families, cluster CIDRs, NodePort addresses, masquerade settings).
+ */
+export function planSync(
+  snapshot: Snapshot,
+  delta: SnapshotDelta,
+  lastApplied: NftablesState | undefined,
+  options: RenderOptions = {},
+): RenderPlan {
+  const configs = familyConfigs(snapshot, options);
+  const fingerprint = fingerprintOf(configs);
+  const perStatement = Math.max(1, options.elementsPerStatement ?? 1000);
+  const full = delta.full || lastApplied === undefined || lastApplied.fingerprint !== fingerprint;
+  const results: FamilyResult[] = [];
+  const lines: string[] = [];
+  if (full) {
+    for (const cfg of configs) {
+      const r = renderFullFamily(cfg, snapshot, perStatement);
+      results.push(r);
+    }
+    // families not programmed any more: remove leftovers (ours only)
+    for (const f of ['IPv4', 'IPv6'] as const) {
+      if (!configs.some((c) => c.family === f)) lines.push(`add table ${tableRef(f)}`, `delete table ${tableRef(f)}`);
+    }
+  } else {
+    const touched = [...new Set([...delta.changed, ...delta.removed])].sort();
+    for (const cfg of configs) {
+      const base = lastApplied!.families.get(cfg.family) ?? emptyFamilyState();
+      const r = renderIncrementalFamily(cfg, snapshot, base, touched, perStatement);
+      results.push(r);
+    }
+  }
+  for (const r of results) lines.push(...r.lines);
+  const sum = (f: (r: FamilyResult) => number): number => results.reduce((a, r) => a + f(r), 0);
+  return {
+    script: lines.length > 0 ? lines.join('\n') + '\n' : '',
+    full,
+    commit: (): NftablesState => {
+      const families = new Map<IPFamily, FamilyState>();
+      configs.forEach((cfg, i) => families.set(cfg.family, results[i]!.commit()));
+      return { fingerprint, families };
+    },
+    stats: {
+      servicePorts: snapshot.servicePorts.size,
+      touched: sum((r) => r.touched),
+      elementsAdded: sum((r) => r.elementsAdded),
+      elementsDeleted: sum((r) => r.elementsDeleted),
+      chainsAdded: sum((r) => r.chainsAdded),
+      chainsDeleted: sum((r) => r.chainsDeleted),
+      skipped: sum((r) => r.skipped),
+    },
+  };
+}
+
+/** The nft script for one sync (see `planSync` for the state that goes with it). */
+export function render(
+  snapshot: Snapshot,
+  delta: SnapshotDelta,
+  lastApplied: NftablesState | undefined,
+  options: RenderOptions = {},
+): string {
+  return planSync(snapshot, delta, lastApplied, options).script;
+}
+
+/** The script that removes everything this backend ever created. */
+export function renderCleanup(): string {
+  return (['IPv4', 'IPv6'] as const).map((f) => `add table ${tableRef(f)}\ndelete table ${tableRef(f)}\n`).join('');
+}

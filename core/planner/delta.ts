@@ -1,0 +1,50 @@
+import type { NodePortAddresses, PerFamily, Snapshot, SnapshotDelta } from '../model/snapshot.js';
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+function samePerFamilyList(a: PerFamily<readonly string[]>, b: PerFamily<readonly string[]>): boolean {
+  return sameList(a.IPv4, b.IPv4) && sameList(a.IPv6, b.IPv6);
+}
+
+function sameNodePortAddresses(a: NodePortAddresses, b: NodePortAddresses): boolean {
+  if (a.kind !== b.kind) return false;
+  return a.kind === 'all' || sameList(a.cidrs, (b as { cidrs: readonly string[] }).cidrs);
+}
+
+/**
+ * True when a node-level field differs: nodeName, nodeIPs, families, clusterCIDRs,
+ * masqueradeAll or nodePortAddresses. Any of these touches rules shared by every Service, so
+ * the backend must program everything.
+ */
+export function nodeLevelChanged(prev: Snapshot, next: Snapshot): boolean {
+  return (
+    prev.nodeName !== next.nodeName ||
+    prev.masqueradeAll !== next.masqueradeAll ||
+    !sameList(prev.families, next.families) ||
+    !samePerFamilyList(prev.nodeIPs, next.nodeIPs) ||
+    !samePerFamilyList(prev.clusterCIDRs, next.clusterCIDRs) ||
+    !sameNodePortAddresses(prev.nodePortAddresses.IPv4, next.nodePortAddresses.IPv4) ||
+    !sameNodePortAddresses(prev.nodePortAddresses.IPv6, next.nodePortAddresses.IPv6)
+  );
+}
+
+/**
+ * What changed from `prev` (the last snapshot whose sync succeeded) to `next`.
+ *
+ * Full when there is no `prev`, when `forceFull` (after a failed sync, periodic resync), or
+ * when a node-level field changed; `changed` then lists every id of `next`. Otherwise
+ * `changed` holds the ids whose ServicePortPlan is not the very same object as before (the
+ * Planner reuses objects for unchanged ports, so identity is the test). `removed` always
+ * lists the ids of `prev` that are gone from `next`.
+ */
+export function computeDelta(prev: Snapshot | undefined, next: Snapshot, forceFull: boolean): SnapshotDelta {
+  const removed = new Set<string>();
+  if (prev) for (const id of prev.servicePorts.keys()) if (!next.servicePorts.has(id)) removed.add(id);
+  const full = prev === undefined || forceFull || nodeLevelChanged(prev, next);
+  if (full) return { full: true, changed: new Set(next.servicePorts.keys()), removed };
+  const changed = new Set<string>();
+  for (const [id, plan] of next.servicePorts) if (prev.servicePorts.get(id) !== plan) changed.add(id);
+  return { full: false, changed, removed };
+}

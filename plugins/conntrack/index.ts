@@ -1,0 +1,2 @@
+export { staleUdpFlows, conntrackArgs, type ConntrackDeletion } from './stale-udp-flows.js';
+export { clearConntrack } from './clear-conntrack.js';

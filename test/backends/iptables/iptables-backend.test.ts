@@ -1,0 +1,220 @@
+/**
+ * The iptables backend through the FakeExecutor (no kernel).
+ * Test IP plan: pods 10.244.0.0/16, ClusterIPs 10.96.0.0/16, node 192.168.77.2,
+ * external client 192.168.77.1, LB source range 203.0.113.0/25.
+ */
+import { describe, expect, it } from 'vitest';
+import { FakeExecutor } from '../../../backends/exec/executor.js';
+import { iptablesRegistration, IptablesBackend } from '../../../backends/iptables/index.js';
+import { JUMPS } from '../../../backends/iptables/jumps.js';
+import { chooseVariant, summarizeSave } from '../../../backends/iptables/variant.js';
+import { silentLogger } from '../../../core/log.js';
+import { ep, fullDelta, partialDelta, plan, recordingMetrics, snapshot, testConfig } from './fixtures.js';
+
+function make(variant: 'auto' | 'legacy' | 'nft' = 'legacy', exec = new FakeExecutor()): {
+  backend: IptablesBackend;
+  exec: FakeExecutor;
+  recorded: ReturnType<typeof recordingMetrics>['recorded'];
+} {
+  const { metrics, recorded } = recordingMetrics();
+  const backend = iptablesRegistration.create({ config: testConfig(variant), logger: silentLogger(), executor: exec, metrics }) as IptablesBackend;
+  return { backend, exec, recorded };
+}
+
+const a = plan({ name: 'a', clusterIP: '10.96.1.1', endpoints: [ep('10.244.1.1'), ep('10.244.1.2')] });
+const b = plan({ name: 'b', clusterIP: '10.96.1.2', endpoints: [ep('10.244.1.3')] });
+
+describe('IptablesBackend', () => {
+  it('registers as "iptables"', () => {
+    expect(iptablesRegistration.name).toBe('iptables');
+    expect(make().backend.name).toBe('iptables');
+  });
+
+  it('full sync: lists own chains, restores with -w --noflush, then checks and inserts the jump rules', async () => {
+    const { backend, exec } = make('legacy');
+    exec.on((c) => (c.command === 'iptables-legacy' && c.args.includes('-C') ? { code: 1, stderr: 'does not exist' } : undefined));
+    const s = snapshot([a, b]);
+    const r = await backend.sync(s, fullDelta(s));
+    expect(r.full).toBe(true);
+    expect(exec.callsTo('iptables-legacy-save').map((c) => c.args)).toEqual([['-t', 'nat'], ['-t', 'filter']]);
+    const restores = exec.callsTo('iptables-legacy-restore');
+    expect(restores).toHaveLength(1);
+    expect(restores[0]!.args).toEqual(['-w', '5', '--noflush']);
+    expect(restores[0]!.stdin).toContain('*nat');
+    const inserts = exec.callsTo('iptables-legacy').filter((c) => c.args.includes('-I'));
+    expect(inserts).toHaveLength(JUMPS.length);
+    // inserted at position 1 in reverse, so the final order is JUMPS' order
+    expect(inserts[0]!.args.slice(0, 6)).toEqual(['-w', '5', '-t', 'nat', '-I', 'POSTROUTING']);
+    expect(inserts.at(-1)!.args).toContain('INPUT');
+    expect(r.stats!.natRules).toBeGreaterThan(0);
+    expect(r.stats!.fullSyncMs).toBeGreaterThanOrEqual(0);
+    expect(exec.calls.every((c) => !c.command.startsWith('ip6tables'))).toBe(true);
+  });
+
+  it('does not insert a jump rule that -C finds', async () => {
+    const { backend, exec } = make('nft');
+    const s = snapshot([a]);
+    await backend.sync(s, fullDelta(s));
+    expect(exec.callsTo('iptables-nft').filter((c) => c.args.includes('-C'))).toHaveLength(JUMPS.length);
+    expect(exec.callsTo('iptables-nft').filter((c) => c.args.includes('-I'))).toHaveLength(0);
+  });
+
+  it('partial sync: no kernel listing, no jump checks, only the changed Service port written', async () => {
+    const { backend, exec } = make('legacy');
+    const s1 = snapshot([a, b]);
+    await backend.sync(s1, fullDelta(s1));
+    exec.calls.length = 0;
+    const b2 = plan({ name: 'b', clusterIP: '10.96.1.2', endpoints: [ep('10.244.1.3'), ep('10.244.1.4')] });
+    const s2 = snapshot([a, b2]);
+    const r = await backend.sync(s2, partialDelta([b.id]));
+    expect(r.full).toBe(false);
+    expect(r.stats!.partialSyncMs).toBeGreaterThanOrEqual(0);
+    expect(r.stats!.servicePortsWritten).toBe(1);
+    expect(exec.calls.map((c) => c.command)).toEqual(['iptables-legacy-restore']);
+    expect(exec.calls[0]!.stdin).toContain('10.244.1.4:8080');
+    expect(exec.calls[0]!.stdin).not.toContain('10.244.1.1:8080');
+  });
+
+  it('a failed partial restore falls back to a full one (listing the kernel, all chains written)', async () => {
+    const { backend, exec } = make('legacy');
+    const s1 = snapshot([a, b]);
+    await backend.sync(s1, fullDelta(s1));
+    exec.calls.length = 0;
+    exec.failNext('iptables-legacy-restore', 'iptables-restore: line 7 failed');
+    const b2 = plan({ name: 'b', clusterIP: '10.96.1.2', endpoints: [ep('10.244.1.5')] });
+    const s2 = snapshot([a, b2]);
+    const r = await backend.sync(s2, partialDelta([b.id]));
+    expect(r.full).toBe(true);
+    expect(r.stats!.fallbacks).toBe(1);
+    const restores = exec.callsTo('iptables-legacy-restore');
+    expect(restores).toHaveLength(2);
+    expect(restores[1]!.stdin).toContain('10.244.1.1:8080');
+    expect(restores[1]!.stdin).toContain('10.244.1.5:8080');
+    expect(exec.callsTo('iptables-legacy-save')).toHaveLength(2);
+  });
+
+  it('a failed full restore throws and the next sync is full even when the delta is partial', async () => {
+    const { backend, exec } = make('legacy');
+    exec.failNext('iptables-legacy-restore');
+    const s1 = snapshot([a, b]);
+    await expect(backend.sync(s1, fullDelta(s1))).rejects.toThrow(/injected failure/);
+    exec.calls.length = 0;
+    const r = await backend.sync(s1, partialDelta([a.id]));
+    expect(r.full).toBe(true);
+    expect(exec.callsTo('iptables-legacy-restore')[0]!.stdin).toContain('10.244.1.3:8080');
+  });
+
+  it('syncs IPv6 with ip6tables-restore when the snapshot has both families', async () => {
+    const { backend, exec } = make('nft');
+    const v6 = plan({ name: 'a', family: 'IPv6', clusterIP: 'fd00:10:96::1', endpoints: [ep('fd00:10:244:1::1')] });
+    const s = snapshot([a, v6], { families: ['IPv4', 'IPv6'] });
+    await backend.sync(s, fullDelta(s));
+    expect(exec.callsTo('ip6tables-nft-restore')[0]!.stdin).toContain('[fd00:10:244:1::1]:8080');
+    expect(exec.callsTo('iptables-nft-restore')[0]!.stdin).not.toContain('fd00');
+  });
+
+  it('reports rule counts per table and the variant as metrics', async () => {
+    const { backend, recorded } = make('legacy');
+    const s = snapshot([a, b]);
+    const r = await backend.sync(s, fullDelta(s));
+    const nat = recorded.filter((m) => m.name === 'kubeproxy_sync_proxy_rules_iptables_total' && m.labels?.table === 'nat');
+    expect(nat.at(-1)!.value).toBe(r.stats!.natRules);
+    expect(recorded.find((m) => m.name === 'iptables_variant_info')).toMatchObject({ value: 1, labels: { variant: 'legacy' } });
+  });
+
+  it('runs the post-sync hook with the previous and next snapshot, and survives its failure', async () => {
+    const seen: [number | undefined, number][] = [];
+    const exec = new FakeExecutor();
+    const { metrics } = recordingMetrics();
+    const backend = new IptablesBackend(
+      { config: testConfig('legacy'), logger: silentLogger(), executor: exec, metrics },
+      {
+        afterSync: async (prev, next) => {
+          seen.push([prev?.generation, next.generation]);
+          if (next.generation === 2) throw new Error('conntrack missing');
+        },
+      },
+    );
+    const s1 = snapshot([a], { generation: 1 });
+    const s2 = snapshot([a, b], { generation: 2 });
+    await backend.sync(s1, fullDelta(s1));
+    await backend.sync(s2, partialDelta([b.id]));
+    expect(seen).toEqual([[undefined, 1], [1, 2]]);
+  });
+
+  it('cleanup: deletes jumps and flushes + deletes only SY- chains, in both variants and families', async () => {
+    const exec = new FakeExecutor();
+    let deletes = 0;
+    exec.on((c) => {
+      if (c.args.includes('-D')) return deletes++ % 2 === 0 ? { code: 0 } : { code: 1, stderr: 'Bad rule' };
+      if (c.command.endsWith('-save') && c.args.includes('nat')) {
+        return { stdout: '*nat\n:PREROUTING ACCEPT [0:0]\n:KUBE-SERVICES - [0:0]\n:SY-SERVICES - [0:0]\n:SY-SEP-AAAA - [0:0]\nCOMMIT\n' };
+      }
+      if (c.command.endsWith('-save')) return { stdout: '*filter\n:INPUT ACCEPT [0:0]\n:SY-FORWARD - [0:0]\nCOMMIT\n' };
+      return undefined;
+    });
+    const { backend } = make('legacy', exec);
+    await backend.cleanup();
+    for (const tool of ['iptables-legacy-restore', 'iptables-nft-restore', 'ip6tables-legacy-restore', 'ip6tables-nft-restore']) {
+      const restores = exec.callsTo(tool).filter((c) => c.stdin);
+      expect(restores).toHaveLength(1);
+      const text = restores[0]!.stdin!;
+      expect(text).toContain('-X SY-SERVICES');
+      expect(text).toContain('-X SY-SEP-AAAA');
+      expect(text).toContain('-X SY-FORWARD');
+      expect(text).not.toContain('KUBE-');
+      expect(text).not.toContain('PREROUTING');
+    }
+    expect(exec.calls.filter((c) => c.args.includes('-D')).length).toBe(JUMPS.length * 2 * 4);
+  });
+
+  it('cleanup skips a variant whose binaries are missing', async () => {
+    const exec = new FakeExecutor();
+    exec.on((c) => (c.command.includes('legacy') ? { code: 127, stderr: 'not found' } : undefined));
+    const { backend } = make('nft', exec);
+    await backend.cleanup();
+    expect(exec.calls.filter((c) => c.command.includes('legacy') && !c.args.includes('--version'))).toEqual([]);
+  });
+
+  it('probe: reports found binaries and the variant; unsupported when none runs', async () => {
+    const ok = make('nft');
+    const p = await ok.backend.probe();
+    expect(p.supported).toBe(true);
+    expect(p.details).toMatchObject({ iptables: 'nft' });
+    const exec = new FakeExecutor();
+    exec.on((c) => (c.args.includes('--version') ? { code: 127 } : undefined));
+    const bad = make('auto', exec);
+    const p2 = await bad.backend.probe();
+    expect(p2.supported).toBe(false);
+    expect(p2.reason).toMatch(/neither/);
+  });
+
+  it('auto-detects the variant from both *-save outputs', async () => {
+    const exec = new FakeExecutor();
+    exec.on((c) =>
+      c.command === 'iptables-legacy-save'
+        ? { stdout: '*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j ACCEPT\n-A INPUT -j DROP\nCOMMIT\n' }
+        : c.command === 'iptables-nft-save'
+          ? { stdout: '*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j ACCEPT\nCOMMIT\n' }
+          : undefined,
+    );
+    const { backend, recorded } = make('auto', exec);
+    expect(await backend.variant()).toBe('legacy');
+    expect(recorded.find((m) => m.name === 'iptables_variant_info')!.labels).toEqual({ variant: 'legacy' });
+  });
+});
+
+describe('variant choice', () => {
+  const empty = summarizeSave('');
+  it('prefers the variant holding our chains, then the kubelet hint, then more rules, tie → nft', () => {
+    const own = summarizeSave('*nat\n:SY-SERVICES - [0:0]\nCOMMIT\n');
+    const hint = summarizeSave('*mangle\n:KUBE-IPTABLES-HINT - [0:0]\nCOMMIT\n');
+    const rules = summarizeSave('*filter\n-A INPUT -j ACCEPT\n');
+    expect(chooseVariant(own, rules).variant).toBe('legacy');
+    expect(chooseVariant(rules, own).variant).toBe('nft');
+    expect(chooseVariant(hint, rules).variant).toBe('legacy');
+    expect(chooseVariant(rules, empty).variant).toBe('legacy');
+    expect(chooseVariant(empty, rules).variant).toBe('nft');
+    expect(chooseVariant(empty, empty).variant).toBe('nft');
+  });
+});

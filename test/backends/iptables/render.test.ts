@@ -1,0 +1,364 @@
+/**
+ * Test IP plan: pods 10.244.0.0/16, ClusterIPs 10.96.0.0/16, node 192.168.77.2,
+ * external client 192.168.77.1, LB source range 203.0.113.0/25.
+ */
+import { describe, expect, it } from 'vitest';
+import { CHAINS, MAX_CHAIN_NAME, base32, endpointChainName, servicePortHash } from '../../../backends/iptables/names.js';
+import { markHex, parseSaveChains, renderFamily, type RenderOptions } from '../../../backends/iptables/render.js';
+import { ep, fullDelta, partialDelta, plan, snapshot } from './fixtures.js';
+
+const OPTS: RenderOptions = { masqueradeBit: 14, localhostNodePorts: true };
+
+function lines(text: string): string[] {
+  return text.split('\n');
+}
+
+function table(text: string, name: 'nat' | 'filter'): string[] {
+  const all = lines(text);
+  const start = all.indexOf(`*${name}`);
+  const end = all.indexOf('COMMIT', start);
+  return all.slice(start + 1, end);
+}
+
+function chainRules(text: string, tbl: 'nat' | 'filter', chain: string): string[] {
+  return table(text, tbl).filter((l) => l.startsWith(`-A ${chain} `));
+}
+
+const svcChain = (id: string): string => `SY-SVC-${servicePortHash(id)}`;
+const extChain = (id: string): string => `SY-EXT-${servicePortHash(id)}`;
+const svxChain = (id: string): string => `SY-SVX-${servicePortHash(id)}`;
+const fwChain = (id: string): string => `SY-FW-${servicePortHash(id)}`;
+
+describe('names', () => {
+  it('base32 matches RFC 4648 test vectors', () => {
+    const enc = (s: string, n: number): string => base32(new TextEncoder().encode(s), n);
+    expect(enc('foobar', 10)).toBe('MZXW6YTBOI');
+    expect(enc('fo', 4)).toBe('MZXQ');
+    expect(enc('f', 2)).toBe('MY');
+  });
+
+  it('keeps every chain within 28 characters and distinct per service port and endpoint', () => {
+    const a = 'a-very-long-namespace-name-indeed/a-very-long-service-name-too:https-port/TCP/IPv6';
+    const names = [
+      svcChain(a),
+      extChain(a),
+      svxChain(a),
+      fwChain(a),
+      endpointChainName(a, 'fd00:10:244:1::1234', 65535),
+      CHAINS.externalServices,
+    ];
+    for (const n of names) expect(n.length).toBeLessThanOrEqual(MAX_CHAIN_NAME);
+    expect(svcChain(a)).not.toBe(svcChain(a.replace('IPv6', 'IPv4')));
+    expect(endpointChainName(a, '10.244.0.1', 80)).not.toBe(endpointChainName(a, '10.244.0.1', 81));
+    expect(endpointChainName(a, '10.244.0.1', 80)).toMatch(/^SY-SEP-[A-Z2-7]{16}$/);
+  });
+});
+
+describe('renderFamily: ClusterIP', () => {
+  const web = plan({ name: 'web', clusterIP: '10.96.0.10', port: 80, endpoints: [ep('10.244.1.2'), ep('10.244.1.3'), ep('10.244.2.4', 8080, false)] });
+  const snap = snapshot([web]);
+  const r = renderFamily(snap, 'IPv4', fullDelta(snap), undefined, OPTS);
+
+  it('dispatches the ClusterIP port to the SVC chain with the protocol match', () => {
+    expect(chainRules(r.text, 'nat', CHAINS.services)).toContain(
+      `-A SY-SERVICES -d 10.96.0.10/32 -p tcp -m tcp --dport 80 -m comment --comment "default/web:/TCP/IPv4 cluster IP" -j ${svcChain(web.id)}`,
+    );
+  });
+
+  it('masquerades off-cluster sources, then chooses with statistic probabilities 1/n…1', () => {
+    const rules = chainRules(r.text, 'nat', svcChain(web.id));
+    expect(rules[0]).toBe(`-A ${svcChain(web.id)} ! -s 10.244.0.0/16 -j SY-MARK-MASQ`);
+    expect(rules[1]).toContain('-m statistic --mode random --probability 0.3333333333 -j SY-SEP-');
+    expect(rules[2]).toContain('-m statistic --mode random --probability 0.5000000000 -j SY-SEP-');
+    expect(rules[3]).toMatch(/^-A SY-SVC-\S+ -j SY-SEP-[A-Z2-7]{16}$/);
+    expect(rules).toHaveLength(4);
+  });
+
+  it('writes one SEP chain per endpoint with hairpin masquerade and DNAT', () => {
+    const sep = endpointChainName(web.id, '10.244.2.4', 8080);
+    expect(chainRules(r.text, 'nat', sep)).toEqual([
+      `-A ${sep} -s 10.244.2.4/32 -j SY-MARK-MASQ`,
+      `-A ${sep} -p tcp -m tcp -j DNAT --to-destination 10.244.2.4:8080`,
+    ]);
+  });
+
+  it('writes the mark-and-masquerade pair with the configured bit', () => {
+    expect(markHex(14)).toBe('0x4000');
+    expect(chainRules(r.text, 'nat', CHAINS.markMasq)).toEqual(['-A SY-MARK-MASQ -j MARK --or-mark 0x4000']);
+    expect(chainRules(r.text, 'nat', CHAINS.postrouting)).toEqual([
+      '-A SY-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN',
+      '-A SY-POSTROUTING -j MARK --xor-mark 0x4000',
+      '-A SY-POSTROUTING -m comment --comment "switchyard service traffic requiring SNAT" -j MASQUERADE --random-fully',
+    ]);
+    const r2 = renderFamily(snap, 'IPv4', fullDelta(snap), undefined, { ...OPTS, masqueradeBit: 3 });
+    expect(chainRules(r2.text, 'nat', CHAINS.markMasq)).toEqual(['-A SY-MARK-MASQ -j MARK --or-mark 0x8']);
+  });
+
+  it('rejects every other port of the ClusterIP in filter, and does not reject the defined port', () => {
+    const f = chainRules(r.text, 'filter', CHAINS.services);
+    expect(f).toEqual([
+      '-A SY-SERVICES -d 10.96.0.10/32 -m comment --comment "ClusterIP 10.96.0.10: port not defined by any Service" -j REJECT',
+    ]);
+  });
+
+  it('jumps to SY-NODEPORTS last, for local destinations', () => {
+    const s = chainRules(r.text, 'nat', CHAINS.services);
+    expect(s[s.length - 1]).toMatch(/^-A SY-SERVICES -m addrtype --dst-type LOCAL .*-j SY-NODEPORTS$/);
+    const noLocalhost = renderFamily(snap, 'IPv4', fullDelta(snap), undefined, { ...OPTS, localhostNodePorts: false });
+    expect(chainRules(noLocalhost.text, 'nat', CHAINS.services).at(-1)).toContain('! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL');
+  });
+
+  it('is well-formed restore input: tables, declarations before rules, COMMIT', () => {
+    const l = lines(r.text);
+    expect(l[0]).toBe('*nat');
+    expect(l.filter((x) => x === 'COMMIT')).toHaveLength(2);
+    const declared = new Set([...parseSaveChains(r.text).get('nat')!]);
+    for (const rule of table(r.text, 'nat').filter((x) => x.startsWith('-A '))) {
+      expect(declared.has(rule.split(' ')[1]!)).toBe(true);
+      const jump = / -j (SY-\S+)/.exec(rule)?.[1];
+      if (jump) expect(declared.has(jump)).toBe(true);
+    }
+    expect(r.full).toBe(true);
+    expect(r.stats.natRules).toBe(table(r.text, 'nat').filter((x) => x.startsWith('-A ')).length);
+    expect(r.stats.filterRules).toBe(table(r.text, 'filter').filter((x) => x.startsWith('-A ')).length);
+  });
+
+  it('masquerades everything with masqueradeAll, nothing when no cluster CIDR, via SY-MASQ-NONPOD with several', () => {
+    const all = renderFamily(snapshot([web], { masqueradeAll: true }), 'IPv4', fullDelta(snap), undefined, OPTS);
+    expect(chainRules(all.text, 'nat', svcChain(web.id))[0]).toBe(`-A ${svcChain(web.id)} -j SY-MARK-MASQ`);
+    const none = renderFamily(snapshot([web], { clusterCIDRsV4: [] }), 'IPv4', fullDelta(snap), undefined, OPTS);
+    expect(chainRules(none.text, 'nat', svcChain(web.id)).some((x) => x.includes('MASQ'))).toBe(false);
+    const two = renderFamily(snapshot([web], { clusterCIDRsV4: ['10.244.0.0/16', '10.250.0.0/16'] }), 'IPv4', fullDelta(snap), undefined, OPTS);
+    expect(chainRules(two.text, 'nat', svcChain(web.id))[0]).toBe(`-A ${svcChain(web.id)} -j SY-MASQ-NONPOD`);
+    expect(chainRules(two.text, 'nat', CHAINS.masqNonPod)).toEqual([
+      '-A SY-MASQ-NONPOD -s 10.244.0.0/16 -j RETURN',
+      '-A SY-MASQ-NONPOD -s 10.250.0.0/16 -j RETURN',
+      '-A SY-MASQ-NONPOD -j SY-MARK-MASQ',
+    ]);
+  });
+});
+
+describe('renderFamily: verdicts and service types', () => {
+  it('REJECTs a Service without endpoints (ClusterIP and every external destination) and writes no nat chain', () => {
+    const p = plan({ name: 'empty', protocol: 'UDP', clusterIP: '10.96.0.20', port: 53, nodePort: 30053, externalIPs: ['192.168.77.50'], loadBalancerIPs: ['192.168.77.60'] });
+    const s = snapshot([p]);
+    const r = renderFamily(s, 'IPv4', fullDelta(s), undefined, OPTS);
+    expect(r.applied.services.get(p.id)!.chains).toEqual([]);
+    expect(chainRules(r.text, 'filter', CHAINS.services)[0]).toBe(
+      '-A SY-SERVICES -d 10.96.0.20/32 -p udp -m udp --dport 53 -m comment --comment "default/empty:/UDP/IPv4 has no endpoints" -j REJECT',
+    );
+    const ext = chainRules(r.text, 'filter', CHAINS.externalServices);
+    expect(ext).toEqual([
+      '-A SY-EXTERNAL-SERVICES -d 192.168.77.50/32 -p udp -m udp --dport 53 -m comment --comment "default/empty:/UDP/IPv4 has no endpoints" -j REJECT',
+      '-A SY-EXTERNAL-SERVICES -d 192.168.77.60/32 -p udp -m udp --dport 53 -m comment --comment "default/empty:/UDP/IPv4 has no endpoints" -j REJECT',
+      '-A SY-EXTERNAL-SERVICES -m addrtype --dst-type LOCAL -p udp -m udp --dport 30053 -m comment --comment "default/empty:/UDP/IPv4 has no endpoints" -j REJECT',
+    ]);
+    expect(table(r.text, 'nat').some((l) => l.includes('192.168.77.50'))).toBe(false);
+  });
+
+  it('NodePort, externalIP and LB IP with Cluster policy go to SY-EXT-, which marks for masquerade', () => {
+    const p = plan({ name: 'shop', clusterIP: '10.96.0.30', port: 443, nodePort: 30443, externalIPs: ['192.168.77.50'], loadBalancerIPs: ['192.168.77.60'], endpoints: [ep('10.244.1.5', 8443)] });
+    const s = snapshot([p]);
+    const r = renderFamily(s, 'IPv4', fullDelta(s), undefined, OPTS);
+    const ext = extChain(p.id);
+    const svc = chainRules(r.text, 'nat', CHAINS.services);
+    expect(svc).toContain(`-A SY-SERVICES -d 192.168.77.50/32 -p tcp -m tcp --dport 443 -m comment --comment "default/shop:/TCP/IPv4 external IP" -j ${ext}`);
+    expect(svc).toContain(`-A SY-SERVICES -d 192.168.77.60/32 -p tcp -m tcp --dport 443 -m comment --comment "default/shop:/TCP/IPv4 loadbalancer IP" -j ${ext}`);
+    expect(chainRules(r.text, 'nat', CHAINS.nodePorts)).toEqual([
+      `-A SY-NODEPORTS -p tcp -m tcp --dport 30443 -m comment --comment "default/shop:/TCP/IPv4" -j ${ext}`,
+    ]);
+    const sep = endpointChainName(p.id, '10.244.1.5', 8443);
+    expect(chainRules(r.text, 'nat', ext)).toEqual([`-A ${ext} -j SY-MARK-MASQ`, `-A ${ext} -j ${sep}`]);
+    expect(chainRules(r.text, 'filter', CHAINS.externalServices)).toEqual([]);
+  });
+
+  it('NodePorts on CIDRs match those addresses only', () => {
+    const p = plan({ name: 'np', clusterIP: '10.96.0.31', nodePort: 30001 });
+    const s = snapshot([p], { nodePortAll: false });
+    const r = renderFamily(s, 'IPv4', fullDelta(s), undefined, OPTS);
+    expect(chainRules(r.text, 'nat', CHAINS.services).at(-1)).toBe(
+      '-A SY-SERVICES -d 192.168.77.2/32 -m addrtype --dst-type LOCAL -m comment --comment "switchyard service nodeports; NOTE: this must be the last rule in this chain" -j SY-NODEPORTS',
+    );
+    expect(chainRules(r.text, 'filter', CHAINS.externalServices)[0]).toContain('-d 192.168.77.2/32 -m addrtype --dst-type LOCAL -p tcp -m tcp --dport 30001');
+  });
+
+  it('externalTrafficPolicy Local: pods and the node short-circuit to every endpoint, outside traffic to local ones only', () => {
+    const p = plan({ name: 'local', clusterIP: '10.96.0.40', nodePort: 30040, externalPolicyLocal: true, endpoints: [ep('10.244.1.7'), ep('10.244.2.8', 8080, false)] });
+    const s = snapshot([p]);
+    const r = renderFamily(s, 'IPv4', fullDelta(s), undefined, OPTS);
+    const ext = extChain(p.id);
+    const svx = svxChain(p.id);
+    const rules = chainRules(r.text, 'nat', ext);
+    expect(rules[0]).toMatch(new RegExp(`^-A ${ext} -s 10.244.0.0/16 .*-j ${svx}$`));
+    expect(rules[1]).toMatch(/-m addrtype --src-type LOCAL -j SY-MARK-MASQ$/);
+    expect(rules[2]).toMatch(new RegExp(`-m addrtype --src-type LOCAL -j ${svx}$`));
+    expect(rules.slice(3)).toEqual([`-A ${ext} -j ${endpointChainName(p.id, '10.244.1.7', 8080)}`]);
+    expect(rules.some((x) => x === `-A ${ext} -j SY-MARK-MASQ`)).toBe(false);
+    expect(chainRules(r.text, 'nat', svx)).toHaveLength(2);
+  });
+
+  it('externalTrafficPolicy Local without local endpoints: short-circuit kept, outside traffic DROPped in filter', () => {
+    const p = plan({ name: 'remote-only', clusterIP: '10.96.0.41', nodePort: 30041, externalIPs: ['192.168.77.51'], externalPolicyLocal: true, endpoints: [ep('10.244.2.8', 8080, false)] });
+    expect(p.external).toBe('drop');
+    const s = snapshot([p]);
+    const r = renderFamily(s, 'IPv4', fullDelta(s), undefined, OPTS);
+    const ext = extChain(p.id);
+    expect(chainRules(r.text, 'nat', ext).every((x) => x.includes(svxChain(p.id)) || x.includes('SY-MARK-MASQ'))).toBe(true);
+    const f = chainRules(r.text, 'filter', CHAINS.externalServices);
+    expect(f).toEqual([
+      '-A SY-EXTERNAL-SERVICES -d 192.168.77.51/32 -p tcp -m tcp --dport 80 -m comment --comment "default/remote-only:/TCP/IPv4 has no local endpoints" -j DROP',
+      '-A SY-EXTERNAL-SERVICES -m addrtype --dst-type LOCAL -p tcp -m tcp --dport 30041 -m comment --comment "default/remote-only:/TCP/IPv4 has no local endpoints" -j DROP',
+    ]);
+  });
+
+  it('internalTrafficPolicy Local: ClusterIP to local endpoints only, DROP without any', () => {
+    const p = plan({ name: 'itp', clusterIP: '10.96.0.42', internalPolicyLocal: true, endpoints: [ep('10.244.1.9'), ep('10.244.2.9', 8080, false)] });
+    const s = snapshot([p]);
+    const r = renderFamily(s, 'IPv4', fullDelta(s), undefined, OPTS);
+    const rules = chainRules(r.text, 'nat', svcChain(p.id));
+    expect(rules.filter((x) => x.includes('SY-SEP-'))).toEqual([`-A ${svcChain(p.id)} -j ${endpointChainName(p.id, '10.244.1.9', 8080)}`]);
+    const none = plan({ name: 'itp', clusterIP: '10.96.0.42', internalPolicyLocal: true, endpoints: [ep('10.244.2.9', 8080, false)] });
+    const s2 = snapshot([none]);
+    const r2 = renderFamily(s2, 'IPv4', fullDelta(s2), undefined, OPTS);
+    expect(chainRules(r2.text, 'filter', CHAINS.services)[0]).toBe(
+      '-A SY-SERVICES -d 10.96.0.42/32 -p tcp -m tcp --dport 80 -m comment --comment "default/itp:/TCP/IPv4 has no local endpoints" -j DROP',
+    );
+  });
+
+  it('loadBalancerSourceRanges: LB IP → SY-FW-, allowed ranges → SY-EXT-, the rest dropped by SY-FIREWALL', () => {
+    const p = plan({ name: 'lb', clusterIP: '10.96.0.50', loadBalancerIPs: ['192.168.77.70'], loadBalancerSourceRanges: ['203.0.113.0/25'], endpoints: [ep('10.244.1.10')] });
+    const s = snapshot([p]);
+    const r = renderFamily(s, 'IPv4', fullDelta(s), undefined, OPTS);
+    expect(chainRules(r.text, 'nat', CHAINS.services)).toContain(
+      `-A SY-SERVICES -d 192.168.77.70/32 -p tcp -m tcp --dport 80 -m comment --comment "default/lb:/TCP/IPv4 loadbalancer IP" -j ${fwChain(p.id)}`,
+    );
+    expect(chainRules(r.text, 'nat', fwChain(p.id))).toEqual([
+      `-A ${fwChain(p.id)} -s 203.0.113.0/25 -m comment --comment "default/lb:/TCP/IPv4 loadbalancer IP" -j ${extChain(p.id)}`,
+    ]);
+    expect(chainRules(r.text, 'filter', CHAINS.firewall)).toEqual([
+      '-A SY-FIREWALL -d 192.168.77.70/32 -p tcp -m tcp --dport 80 -m comment --comment "default/lb:/TCP/IPv4 traffic not accepted by SY-FW" -j DROP',
+    ]);
+  });
+
+  it('ClientIP affinity: recent --rcheck per endpoint before the random choice, recent --set in SEP', () => {
+    const p = plan({ name: 'sticky', protocol: 'SCTP', clusterIP: '10.96.0.60', affinitySeconds: 600, endpoints: [ep('10.244.1.11'), ep('10.244.1.12')] });
+    const s = snapshot([p]);
+    const r = renderFamily(s, 'IPv4', fullDelta(s), undefined, OPTS);
+    const sep1 = endpointChainName(p.id, '10.244.1.11', 8080);
+    const sep2 = endpointChainName(p.id, '10.244.1.12', 8080);
+    const svc = svcChain(p.id);
+    expect(chainRules(r.text, 'nat', svc).slice(1)).toEqual([
+      `-A ${svc} -m recent --name ${sep1} --rcheck --seconds 600 --reap -j ${sep1}`,
+      `-A ${svc} -m recent --name ${sep2} --rcheck --seconds 600 --reap -j ${sep2}`,
+      `-A ${svc} -m statistic --mode random --probability 0.5000000000 -j ${sep1}`,
+      `-A ${svc} -j ${sep2}`,
+    ]);
+    expect(chainRules(r.text, 'nat', sep1)[1]).toBe(`-A ${sep1} -p sctp -m sctp -m recent --name ${sep1} --set -j DNAT --to-destination 10.244.1.11:8080`);
+  });
+
+  it('IPv6: renders only that family with /128 and bracketed DNAT targets', () => {
+    const v6 = plan({ name: 'web6', family: 'IPv6', clusterIP: 'fd00:10:96::10', endpoints: [ep('fd00:10:244:1::2')] });
+    const v4 = plan({ name: 'web', clusterIP: '10.96.0.10', endpoints: [ep('10.244.1.2')] });
+    const s = snapshot([v4, v6], { families: ['IPv4', 'IPv6'] });
+    const r = renderFamily(s, 'IPv6', fullDelta(s), undefined, OPTS);
+    expect(r.text).not.toContain('10.96.0.10');
+    expect(chainRules(r.text, 'nat', CHAINS.services)[0]).toContain('-d fd00:10:96::10/128 -p tcp -m tcp --dport 80');
+    const sep = endpointChainName(v6.id, 'fd00:10:244:1::2', 8080);
+    expect(chainRules(r.text, 'nat', sep)).toEqual([
+      `-A ${sep} -s fd00:10:244:1::2/128 -j SY-MARK-MASQ`,
+      `-A ${sep} -p tcp -m tcp -j DNAT --to-destination [fd00:10:244:1::2]:8080`,
+    ]);
+    expect(chainRules(r.text, 'nat', svcChain(v6.id))[0]).toBe(`-A ${svcChain(v6.id)} ! -s fd00:10:244::/48 -j SY-MARK-MASQ`);
+    expect(chainRules(r.text, 'nat', CHAINS.services).at(-1)).toContain('! -d ::1/128 -m addrtype --dst-type LOCAL');
+  });
+
+  it('accepts health check node ports in filter SY-NODEPORTS', () => {
+    const p = plan({ name: 'hc', clusterIP: '10.96.0.70', endpoints: [ep('10.244.1.2')] });
+    const s = { ...snapshot([p]), healthChecks: [{ serviceKey: 'default/hc', namespace: 'default', name: 'hc', port: 32000, localEndpoints: 1 }] };
+    const r = renderFamily(s, 'IPv4', fullDelta(s), undefined, OPTS);
+    expect(chainRules(r.text, 'filter', CHAINS.nodePorts)).toEqual([
+      '-A SY-NODEPORTS -p tcp -m tcp --dport 32000 -m comment --comment "default/hc health check node port" -j ACCEPT',
+    ]);
+  });
+});
+
+describe('renderFamily: partial syncs and stale chains', () => {
+  const a = plan({ name: 'a', clusterIP: '10.96.1.1', endpoints: [ep('10.244.1.1'), ep('10.244.1.2')] });
+  const b = plan({ name: 'b', clusterIP: '10.96.1.2', nodePort: 30002, endpoints: [ep('10.244.1.3')] });
+  const c = plan({ name: 'c', clusterIP: '10.96.1.3', endpoints: [ep('10.244.1.4')] });
+  const s1 = snapshot([a, b, c]);
+  const first = renderFamily(s1, 'IPv4', fullDelta(s1), undefined, OPTS);
+
+  it('rewrites only changed Service ports plus the dispatch chains, deleting the chains they no longer use', () => {
+    const a2 = plan({ name: 'a', clusterIP: '10.96.1.1', endpoints: [ep('10.244.1.1'), ep('10.244.1.9')] });
+    const s2 = snapshot([a2, b, c]);
+    const r = renderFamily(s2, 'IPv4', partialDelta([a.id]), first.applied, OPTS);
+    expect(r.full).toBe(false);
+    expect(r.stats.servicePortsWritten).toBe(1);
+    const nat = table(r.text, 'nat');
+    const gone = endpointChainName(a.id, '10.244.1.2', 8080);
+    const added = endpointChainName(a.id, '10.244.1.9', 8080);
+    expect(nat).toContain(`:${added} - [0:0]`);
+    expect(nat).toContain(`:${gone} - [0:0]`);
+    expect(nat.at(-1)).toBe(`-X ${gone}`);
+    expect(nat.filter((l) => l.startsWith('-X '))).toEqual([`-X ${gone}`]);
+    // b and c are untouched: no declaration (which would flush them), no rules.
+    expect(nat.some((l) => l.includes(svcChain(b.id)) && !l.startsWith('-A SY-SERVICES '))).toBe(false);
+    expect(nat.some((l) => l.startsWith(`:${svcChain(c.id)}`))).toBe(false);
+    // but the dispatch chain still jumps to them.
+    expect(chainRules(r.text, 'nat', CHAINS.services).some((l) => l.endsWith(svcChain(c.id)))).toBe(true);
+    expect(chainRules(r.text, 'nat', CHAINS.nodePorts)).toHaveLength(1);
+    expect(r.applied.services.get(b.id)).toBe(first.applied.services.get(b.id));
+    expect(r.applied.natRules).toBe(first.applied.natRules);
+  });
+
+  it('deletes every chain of a removed Service port, and its dispatch rules', () => {
+    const s2 = snapshot([a, c]);
+    const r = renderFamily(s2, 'IPv4', partialDelta([], [b.id]), first.applied, OPTS);
+    const deleted = table(r.text, 'nat').filter((l) => l.startsWith('-X ')).map((l) => l.slice(3)).sort();
+    expect(deleted).toEqual([...first.applied.services.get(b.id)!.chains].sort());
+    expect(deleted).toContain(extChain(b.id));
+    expect(r.text).not.toContain('10.96.1.2/32');
+    expect(r.applied.services.has(b.id)).toBe(false);
+    expect(chainRules(r.text, 'nat', CHAINS.nodePorts)).toEqual([]);
+  });
+
+  it('a Service port losing its endpoints deletes its nat chains and gains a REJECT', () => {
+    const c2 = plan({ name: 'c', clusterIP: '10.96.1.3' });
+    const s2 = snapshot([a, b, c2]);
+    const r = renderFamily(s2, 'IPv4', partialDelta([c.id]), first.applied, OPTS);
+    expect(table(r.text, 'nat').filter((l) => l.startsWith('-X ')).sort()).toEqual(
+      [`-X ${svcChain(c.id)}`, `-X ${endpointChainName(c.id, '10.244.1.4', 8080)}`].sort(),
+    );
+    expect(chainRules(r.text, 'filter', CHAINS.services)[0]).toContain('-d 10.96.1.3/32 -p tcp -m tcp --dport 80');
+    expect(chainRules(r.text, 'filter', CHAINS.services)[0]).toContain('-j REJECT');
+  });
+
+  it('a full render deletes our chains found in the kernel that the snapshot no longer needs, never foreign ones', () => {
+    const r = renderFamily(s1, 'IPv4', fullDelta(s1), undefined, OPTS, {
+      nat: new Set(['SY-SVC-LEFTOVER0000000', 'KUBE-SERVICES', CHAINS.services, svcChain(a.id)]),
+      filter: new Set(['SY-OLDCHAIN', 'DOCKER']),
+    });
+    expect(table(r.text, 'nat').filter((l) => l.startsWith('-X '))).toEqual(['-X SY-SVC-LEFTOVER0000000']);
+    expect(table(r.text, 'filter').filter((l) => l.startsWith('-X '))).toEqual(['-X SY-OLDCHAIN']);
+    expect(r.text).not.toContain('KUBE-SERVICES');
+    expect(r.text).not.toContain('DOCKER');
+  });
+
+  it('a full render after a previous apply deletes chains only the previous state had', () => {
+    const s2 = snapshot([a]);
+    const r = renderFamily(s2, 'IPv4', fullDelta(s2), first.applied, OPTS);
+    const deleted = new Set(table(r.text, 'nat').filter((l) => l.startsWith('-X ')).map((l) => l.slice(3)));
+    for (const ch of [...first.applied.services.get(b.id)!.chains, ...first.applied.services.get(c.id)!.chains]) {
+      expect(deleted.has(ch)).toBe(true);
+    }
+    expect(deleted.has(svcChain(a.id))).toBe(false);
+  });
+
+  it('parses chain declarations of iptables-save output per table', () => {
+    const save = '# x\n*nat\n:PREROUTING ACCEPT [0:0]\n:SY-SERVICES - [0:0]\n-A PREROUTING -j SY-SERVICES\nCOMMIT\n*filter\n:SY-FORWARD - [0:0]\nCOMMIT\n';
+    const t = parseSaveChains(save);
+    expect([...t.get('nat')!]).toEqual(['PREROUTING', 'SY-SERVICES']);
+    expect([...t.get('filter')!]).toEqual(['SY-FORWARD']);
+  });
+});

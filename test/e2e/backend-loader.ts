@@ -1,0 +1,70 @@
+/**
+ * Finds a data-plane backend by its --proxy-mode name for end-to-end tests, and builds the
+ * pieces a backend needs (ProxyConfig from kube-proxy flags, a BackendContext), so that every
+ * backend is driven exactly as the daemon drives it.
+ */
+import { resolveConfig } from '../../core/config/load-config.js';
+import { parseArgs } from '../../core/config/parse-args.js';
+import { silentLogger } from '../../core/log.js';
+import type { ProxyConfig } from '../../core/model/proxy-config.js';
+import type { ProxyBackend } from '../../core/model/snapshot.js';
+import type { Executor } from '../../backends/exec/executor.js';
+import type { BackendMetrics, BackendRegistration, BackendRegistry } from '../../plugins/sdk/index.js';
+
+/** The resolved ProxyConfig for these kube-proxy flags (as the daemon would resolve them). */
+export function proxyConfigFromFlags(flags: readonly string[]): ProxyConfig {
+  const parsed = parseArgs(flags);
+  if (parsed.kind !== 'run') throw new Error(`flags ${flags.join(' ')} do not describe a run`);
+  return resolveConfig(parsed.flags, undefined, 'e2e-host').config;
+}
+
+const noMetrics: BackendMetrics = {
+  gauge: () => undefined,
+  counter: () => undefined,
+};
+
+function isRegistration(x: unknown, name: string): x is BackendRegistration {
+  const r = x as BackendRegistration | undefined;
+  return typeof r === 'object' && r !== null && r.name === name && typeof r.create === 'function';
+}
+
+/**
+ * The registration of backend `name`: an export of backends/<name>/index.js or
+ * plugins/<name>/index.js that is a BackendRegistration with that name, or a plugin's
+ * `register(registry)` that registers it.
+ */
+export async function findBackend(name: string): Promise<BackendRegistration> {
+  const tried: string[] = [];
+  for (const dir of ['backends', 'plugins']) {
+    const spec = `../../${dir}/${name}/index.js`;
+    let mod: Record<string, unknown>;
+    try {
+      mod = (await import(spec)) as Record<string, unknown>;
+    } catch (e) {
+      tried.push(`${dir}/${name}: ${(e as Error).message.split('\n')[0]}`);
+      continue;
+    }
+    for (const v of Object.values(mod)) if (isRegistration(v, name)) return v;
+    const register = (mod.register ?? (mod.default as { register?: unknown } | undefined)?.register) as
+      | ((r: BackendRegistry) => void | Promise<void>)
+      | undefined;
+    if (typeof register === 'function') {
+      const found: BackendRegistration[] = [];
+      await register({
+        register: (r) => void found.push(r),
+        get: (n) => found.find((r) => r.name === n),
+        names: () => found.map((r) => r.name),
+      });
+      const r = found.find((x) => x.name === name);
+      if (r) return r;
+    }
+    tried.push(`${dir}/${name}: no registration named ${name}`);
+  }
+  throw new Error(`backend ${name} not found (${tried.join('; ')})`);
+}
+
+/** Create backend `name` programming through `executor` with this config. */
+export async function createBackend(name: string, config: ProxyConfig, executor: Executor): Promise<ProxyBackend> {
+  const registration = await findBackend(name);
+  return registration.create({ config, logger: silentLogger(), executor, metrics: noMetrics });
+}

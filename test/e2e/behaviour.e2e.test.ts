@@ -1,0 +1,91 @@
+// The behaviour table (test/e2e/behaviour-table.ts) against every data-plane backend, on the
+// real kernel: network namespaces, the real Planner, backend.sync through an executor inside
+// the node namespace, real TCP/UDP traffic from pods, the node and an external client.
+//
+// IP plan: pods 10.244.0.0/16, ClusterIPs 10.96.0.0/16, node 192.168.77.2, external client
+// 192.168.77.1, LB source range 203.0.113.0/25 (see behaviour-table.ts for the rest).
+//
+// Backends: env SWITCHYARD_E2E_BACKENDS (comma-separated --proxy-mode names), default nftables.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { computeDelta, Planner, plannerConfigFrom } from '../../core/planner/planner.js';
+import type { ProxyBackend, Snapshot } from '../../core/model/snapshot.js';
+import { describeE2E, kernelUnavailableReason } from '../support/e2e-gate.js';
+import { sctpUnavailableReason } from '../support/kernel-features.js';
+import { acquireKernelLock, type KernelLock } from '../support/kernel-lock.js';
+import { createTopology, type Topology } from '../support/netns-topology.js';
+import { createBackend, proxyConfigFromFlags } from './backend-loader.js';
+import { BEHAVIOUR_TOPOLOGY, behaviourClusterState, casesByConfig, exceptionFor, flagsFor } from './behaviour-table.js';
+import { describeVerdict, runCase } from './behaviour-runner.js';
+
+const BACKENDS = (process.env.SWITCHYARD_E2E_BACKENDS ?? 'nftables')
+  .split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
+
+const TOOLS: Readonly<Record<string, readonly string[]>> = {
+  nftables: ['ip', 'nft', 'conntrack'],
+  iptables: ['ip', 'iptables-restore', 'ip6tables-restore', 'conntrack'],
+  ipvs: ['ip', 'ipvsadm', 'ipset', 'iptables-restore', 'conntrack'],
+  userspace: ['ip'],
+};
+
+for (const backendName of BACKENDS) {
+  describeE2E(`behaviour table: ${backendName}`, kernelUnavailableReason(TOOLS[backendName] ?? ['ip']), () => {
+    let lock: KernelLock | undefined;
+    let topo: Topology | undefined;
+    const backends: ProxyBackend[] = [];
+    let last: Snapshot | undefined;
+    const topology = (): Topology => {
+      if (!topo) throw new Error('no topology');
+      return topo;
+    };
+
+    beforeAll(async () => {
+      lock = await acquireKernelLock();
+      topo = await createTopology(BEHAVIOUR_TOPOLOGY);
+    }, 600_000);
+
+    afterAll(async () => {
+      try {
+        // The newest backend removes everything (it may have replaced the others' rules).
+        await backends.at(-1)?.cleanup();
+        for (const b of backends) await b.close?.();
+      } finally {
+        try {
+          await topo?.destroy();
+        } finally {
+          lock?.release();
+        }
+      }
+    }, 60_000);
+
+    for (const [configName, cases] of casesByConfig()) {
+      describe(`config ${configName}`, () => {
+        beforeAll(async () => {
+          const config = proxyConfigFromFlags(flagsFor(configName));
+          // A new backend instance per configuration, as a restarted daemon with new flags:
+          // its first (full) sync must replace whatever the previous one left.
+          const backend = await createBackend(backendName, config, topology().executor);
+          backends.push(backend);
+          const support = await backend.probe();
+          if (!support.supported) throw new Error(`${backendName} unsupported in the node namespace: ${support.reason}`);
+          const { snapshot } = new Planner().plan(behaviourClusterState(), plannerConfigFrom(config));
+          await backend.sync(snapshot, computeDelta(last, snapshot, true));
+          last = snapshot;
+        }, 60_000);
+
+        for (const c of cases) {
+          const reason = exceptionFor(backendName, c.name) ?? (c.protocol === 'SCTP' ? sctpUnavailableReason() : undefined);
+          if (reason !== undefined) {
+            it.skip(`${c.name} (skipped: ${reason})`, () => undefined);
+            continue;
+          }
+          it.concurrent(`${c.name}: ${c.from} -> ${c.to}:${c.port}/${c.protocol}`, async () => {
+            const verdict = await runCase(topology(), c);
+            expect(verdict.ok, describeVerdict(c, verdict)).toBe(true);
+          });
+        }
+      });
+    }
+  });
+}
