@@ -42,6 +42,25 @@ export interface RenderOptions {
 /** Sets whose elements several Service ports may share (reference-counted). */
 const SHARED_SETS: ReadonlySet<SetName> = new Set<SetName>([SETS.clusterIPs, SETS.hairpin]);
 
+interface EndpointMapEntries {
+  readonly set: SetName;
+  readonly key: string;
+  readonly eps: readonly EndpointPlan[];
+}
+
+/** Calls `fn` for every unique (not shared) element of a contribution. */
+function forEachUniqueElement(c: Contribution, fn: (set: SetName, key: string, value: string | undefined) => void): void {
+  const e = c.elements;
+  for (let i = 0; i < e.length; i += 3) {
+    const set = e[i] as SetName;
+    if (!SHARED_SETS.has(set)) fn(set, e[i + 1]!, e[i + 2]);
+  }
+  for (const m of c.endpointMaps) {
+    const eps = m.eps;
+    for (let i = 0; i < eps.length; i++) fn(m.set, `${m.key} . ${i}`, `${eps[i]!.ip} . ${eps[i]!.port}`);
+  }
+}
+
 /** What one Service port put into one family's table. */
 interface Contribution {
   /** Destination keys this port claims (`D:` daddr . proto . port, `N:` proto . port). */
@@ -52,6 +71,11 @@ interface Contribution {
    * destination this port won, so no other port has it.
    */
   readonly elements: readonly (string | undefined)[];
+  /**
+   * Endpoint map elements, kept compact: `key . i : ip . port` for each endpoint i of `eps`
+   * (the snapshot's own list, validated), expanded only when rendered or diffed.
+   */
+  readonly endpointMaps: readonly EndpointMapEntries[];
   /** Group chains referenced (by name). */
   readonly groups: readonly string[];
   /** Affinity sets (name → declaration body) and chains (name → rules), endpoint chains first. */
@@ -151,19 +175,22 @@ function proto(p: ServicePortPlan): string {
   return p.protocol.toLowerCase();
 }
 
-function endpointsOf(cfg: FamilyConfig, list: readonly EndpointPlan[] | undefined): { eps: EndpointPlan[]; bad: number } {
+/** Valid endpoints in canonical spelling; the snapshot's own array when nothing needed fixing. */
+function endpointsOf(cfg: FamilyConfig, list: readonly EndpointPlan[] | undefined): { eps: readonly EndpointPlan[]; bad: number } {
   const eps: EndpointPlan[] = [];
   let bad = 0;
+  let rewritten = false;
   for (const e of list ?? []) {
     const ip = e ? canonicalIP(cfg.family, e.ip) : undefined;
-    if (ip !== undefined && validPort(e.port)) eps.push(ip === e.ip ? e : { ...e, ip });
-    else bad++;
+    if (ip !== undefined && validPort(e.port)) {
+      if (ip === e.ip) eps.push(e);
+      else {
+        eps.push({ ...e, ip });
+        rewritten = true;
+      }
+    } else bad++;
   }
-  return { eps, bad };
-}
-
-function addrPort(e: EndpointPlan): string {
-  return `${e.ip} . ${e.port}`;
+  return { eps: list && bad === 0 && !rewritten ? list : eps, bad };
 }
 
 function dnatTarget(cfg: FamilyConfig, e: EndpointPlan): string {
@@ -202,12 +229,13 @@ function contribute(cfg: FamilyConfig, p: ServicePortPlan, wins: (claim: string)
   const el = (set: SetName, key: string, value?: string): void => {
     elements.push(set, key, value);
   };
+  const endpointMaps: EndpointMapEntries[] = [];
   const groups = new Set<string>();
   const affinitySets = new Map<string, string>();
   const affinityChains = new Map<string, string[]>();
   let skipped = 0;
   if (!p || p.family !== cfg.family || !validProtocol(p.protocol)) {
-    return { claims: [], elements, groups: [], affinitySets, affinityChains, skipped: 1 };
+    return { claims: [], elements, endpointMaps: [], groups: [], affinitySets, affinityChains, skipped: 1 };
   }
   const claims = claimsOf(cfg, p);
   const pr = proto(p);
@@ -263,7 +291,7 @@ function contribute(cfg: FamilyConfig, p: ServicePortPlan, wins: (claim: string)
     const chain = groupChain(kind, eps.length);
     groups.add(chain);
     el(mapSet, key, `goto ${chain}`);
-    eps.forEach((e, i) => el(epSet, `${key} . ${i}`, addrPort(e)));
+    endpointMaps.push({ set: epSet, key, eps });
   };
 
   const shortCircuitPath = (mapSet: SetName, epSet: SetName, key: string, kind: GroupKind): void => {
@@ -271,10 +299,8 @@ function contribute(cfg: FamilyConfig, p: ServicePortPlan, wins: (claim: string)
     const chain = groupChain(kind, shortCircuit.eps.length);
     groups.add(chain);
     el(mapSet, key, `goto ${chain}`);
-    shortCircuit.eps.forEach((e, i) => {
-      hairpin.add(e.ip);
-      el(epSet, `${key} . ${i}`, addrPort(e));
-    });
+    for (const e of shortCircuit.eps) hairpin.add(e.ip);
+    endpointMaps.push({ set: epSet, key, eps: shortCircuit.eps });
   };
 
   if (validPort(p.port)) {
@@ -334,7 +360,7 @@ function contribute(cfg: FamilyConfig, p: ServicePortPlan, wins: (claim: string)
   }
   // hairpin elements are `addr . addr`; the state keeps the address only (see sharedText)
   for (const ip of hairpin) el(SETS.hairpin, ip, undefined);
-  return { claims, elements, groups: [...groups], affinitySets, affinityChains, skipped };
+  return { claims, elements, endpointMaps, groups: [...groups], affinitySets, affinityChains, skipped };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -722,11 +748,7 @@ function renderFullFamily(cfg: FamilyConfig, snapshot: Snapshot, perStatement: n
   lines.push(`table ${cfg.table} {\n${blocks.join('\n')}\n}`);
   const bySet = new Map<SetName, string[]>(SET_ORDER.map((set) => [set, []]));
   for (const { after } of changes.values()) {
-    const e = after?.elements ?? [];
-    for (let i = 0; i < e.length; i += 3) {
-      const set = e[i] as SetName;
-      if (!SHARED_SETS.has(set)) bySet.get(set)!.push(elementText(e[i + 1]!, e[i + 2]));
-    }
+    if (after) forEachUniqueElement(after, (set, key, value) => bySet.get(set)!.push(elementText(key, value)));
   }
   for (const set of SHARED_SETS) bySet.set(set, [...(state.shared.get(set)?.keys() ?? [])].map((k) => sharedText(set, k)));
   let added = 0;
@@ -808,12 +830,12 @@ function renderIncrementalFamily(
   const newEls = new Map<string, string | undefined>();
   const sharedKeys = new Set<string>();
   const collect = (c: Contribution | undefined, into: Map<string, string | undefined>): void => {
-    const e = c?.elements ?? [];
+    if (!c) return;
+    const e = c.elements;
     for (let i = 0; i < e.length; i += 3) {
-      const k = `${e[i]}\u0000${e[i + 1]}`;
-      if (SHARED_SETS.has(e[i] as SetName)) sharedKeys.add(k);
-      else into.set(k, e[i + 2]);
+      if (SHARED_SETS.has(e[i] as SetName)) sharedKeys.add(`${e[i]}\u0000${e[i + 1]}`);
     }
+    forEachUniqueElement(c, (set, key, value) => into.set(`${set}\u0000${key}`, value));
   };
   for (const { before, after } of changes.values()) {
     collect(before, oldEls);

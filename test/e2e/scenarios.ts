@@ -123,31 +123,75 @@ export async function conntrackTo(executor: Executor, dst: string, protocol: 'ud
   return r.stdout.split('\n').filter((l) => l.includes(dst));
 }
 
+/** iptables' built-in tables and base chains: iptables-nft creates them empty on first use. */
+const IPTABLES_BUILTIN_TABLES = new Set(['filter', 'nat', 'mangle', 'raw', 'security']);
+const IPTABLES_BUILTIN_CHAINS = new Set(['INPUT', 'OUTPUT', 'FORWARD', 'PREROUTING', 'POSTROUTING']);
+
+type NftObject = Record<string, Record<string, unknown>>;
+
+/**
+ * The nftables ruleset as sorted, handle-free JSON lines, without the empty built-in tables and
+ * base chains that iptables-nft leaves behind (kube-proxy's cleanup leaves them too: they hold
+ * nothing and every iptables user shares them).
+ */
+export function normalizeNftRuleset(json: string): string[] {
+  let objects: NftObject[];
+  try {
+    objects = ((JSON.parse(json) as { nftables?: NftObject[] }).nftables ?? []).filter((o) => !('metainfo' in o));
+  } catch {
+    return [`unparsable: ${json}`];
+  }
+  const strip = (o: NftObject): NftObject => {
+    const [kind, body] = Object.entries(o)[0] ?? ['', {}];
+    const { handle: _h, ...rest } = body as Record<string, unknown>;
+    return { [kind]: rest };
+  };
+  const isBuiltinFamily = (b: Record<string, unknown>): boolean => (b.family === 'ip' || b.family === 'ip6') && IPTABLES_BUILTIN_TABLES.has(String(b.table ?? b.name));
+  const rulesPerChain = new Map<string, number>();
+  for (const o of objects) {
+    const r = o.rule;
+    if (r) rulesPerChain.set(`${r.family}/${r.table}/${r.chain}`, (rulesPerChain.get(`${r.family}/${r.table}/${r.chain}`) ?? 0) + 1);
+  }
+  const emptyBuiltinChain = (c: Record<string, unknown>): boolean =>
+    isBuiltinFamily(c) && IPTABLES_BUILTIN_CHAINS.has(String(c.name)) && !rulesPerChain.has(`${c.family}/${c.table}/${c.name}`) && (c.policy === undefined || c.policy === 'accept');
+  const kept = objects.filter((o) => !(o.chain && emptyBuiltinChain(o.chain)));
+  const nonEmptyTables = new Set(kept.filter((o) => !o.table).map((o) => `${Object.values(o)[0]?.family}/${Object.values(o)[0]?.table}`));
+  return kept
+    .filter((o) => !(o.table && isBuiltinFamily(o.table) && !nonEmptyTables.has(`${o.table.family}/${o.table.name}`)))
+    .map((o) => JSON.stringify(strip(o)))
+    .sort();
+}
+
 /**
  * Everything the kernel holds that a proxy could have programmed, as comparable text: the
- * nftables ruleset (also iptables-nft), the legacy iptables rules, IPVS services and ipsets.
- * Counters are stripped so before/after compare equal when only packets flowed.
+ * nftables ruleset (which includes iptables-nft; see normalizeNftRuleset), the legacy iptables
+ * rules, IPVS services and ipsets.
  */
 export async function kernelProxyState(executor: Executor): Promise<string> {
   const parts: string[] = [];
-  const tryRun = async (label: string, cmd: string, args: string[]): Promise<void> => {
+  const tryRun = async (cmd: string, args: string[]): Promise<string | undefined> => {
     try {
       const r = await executor.run(cmd, args, { allowFailure: true, timeoutMs: 20_000 });
-      if (r.code === 0) parts.push(`## ${label}\n${r.stdout}`);
+      return r.code === 0 ? r.stdout : undefined;
     } catch {
-      // tool not installed: nothing of that kind can have been programmed through it
+      return undefined; // tool not installed: nothing of that kind can have been programmed through it
     }
   };
-  await tryRun('nft', 'nft', ['-s', 'list', 'ruleset']);
-  for (const t of ['iptables-legacy-save', 'ip6tables-legacy-save']) await tryRun(t, t, []);
-  await tryRun('ipvs', 'ipvsadm', ['-Ln']);
-  await tryRun('ipset', 'ipset', ['list', '-n']);
-  return parts
-    .join('\n')
-    .split('\n')
-    .filter((l) => !l.startsWith('#')) // iptables-save timestamps
-    .map((l) => l.replace(/\[\d+:\d+\]/g, '[0:0]'))
-    .join('\n');
+  const nft = await tryRun('nft', ['-j', '-s', 'list', 'ruleset']);
+  if (nft !== undefined) parts.push('## nft', ...normalizeNftRuleset(nft));
+  for (const t of ['iptables-legacy-save', 'ip6tables-legacy-save']) {
+    const out = await tryRun(t, []);
+    if (out !== undefined) {
+      // timestamps and counters vary; empty built-in tables say nothing
+      const lines = out.split('\n').filter((l) => l && !l.startsWith('#') && l !== 'COMMIT' && !/^:[A-Z]+ ACCEPT/.test(l) && !/^\*/.test(l));
+      parts.push(`## ${t}`, ...lines);
+    }
+  }
+  const ipvs = await tryRun('ipvsadm', ['-Ln']);
+  if (ipvs !== undefined) parts.push('## ipvs', ...ipvs.split('\n').filter((l) => /^(TCP|UDP|SCTP|\s+->\s+\d)/.test(l)));
+  const ipset = await tryRun('ipset', ['list', '-n']);
+  if (ipset !== undefined) parts.push('## ipset', ...ipset.split('\n').filter(Boolean).sort());
+  return parts.join('\n');
 }
 
 /** A foreign nftables table and rule that a proxy's cleanup must leave alone. */
