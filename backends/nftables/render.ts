@@ -93,6 +93,14 @@ interface FamilyState {
   readonly shared: Map<SetName, Map<string, number>>;
   /** group chain → number of contributions referencing it. */
   readonly groups: Map<string, number>;
+  /**
+   * Group chains present in the kernel. They are only ever created by a full sync: nft 1.0.6
+   * cannot add a rule using the endpoint maps in a later transaction ("conflicting protocols
+   * specified: ip vs. th" when it reloads the maps' typeof), so a full sync pre-creates
+   * counts 1..PRECREATED_GROUPS of every kind, and an incremental sync that needs a count
+   * beyond those is upgraded to full.
+   */
+  readonly groupChains: Set<string>;
 }
 
 /** What the backend last applied successfully (kept in memory, never read from the kernel). */
@@ -125,6 +133,9 @@ export interface RenderPlan {
 }
 
 const DEFAULT_MASQ_BIT = 14;
+/** Endpoint counts whose group chains every full sync creates, for every kind. */
+export const PRECREATED_GROUPS = 64;
+const GROUP_KINDS: readonly GroupKind[] = ['ip', 'ipm', 'np', 'npm', 'sc', 'scnp'];
 
 interface FamilyConfig {
   readonly family: IPFamily;
@@ -479,7 +490,7 @@ class FamilyDraft {
 }
 
 function emptyFamilyState(): FamilyState {
-  return { contributions: new Map(), claims: new Map(), shared: new Map(), groups: new Map() };
+  return { contributions: new Map(), claims: new Map(), shared: new Map(), groups: new Map(), groupChains: new Set() };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -738,7 +749,11 @@ function renderFullFamily(cfg: FamilyConfig, snapshot: Snapshot, perStatement: n
   blocks.push(...affSets);
   const fixed = fixedChains(cfg);
   blocks.push(...fixed.slice(0, 2).map(([n, h, r]) => chainBlock(n, h, r)));
-  for (const g of [...state.groups.keys()].sort()) {
+  for (const kind of GROUP_KINDS) {
+    for (let n = 1; n <= PRECREATED_GROUPS; n++) state.groupChains.add(groupChain(kind, n));
+  }
+  for (const g of state.groups.keys()) state.groupChains.add(g);
+  for (const g of state.groupChains) {
     blocks.push(chainBlock(g, undefined, groupRules(cfg, g)));
     chains++;
   }
@@ -775,24 +790,15 @@ function renderIncrementalFamily(
   base: FamilyState,
   touched: Iterable<string>,
   perStatement: number,
-): FamilyResult {
+): FamilyResult | { needsFull: true } {
   const { draft, changes, skipped } = applyTouched(cfg, snapshot, base, touched, false);
   const t = cfg.table;
   const lines: string[] = [];
   let chainsAdded = 0;
   let chainsDeleted = 0;
-  // 1. new group chains
-  const newGroups: string[] = [];
-  const goneGroups: string[] = [];
+  // 1. a group chain the kernel does not have yet: only a full sync may create it
   for (const [g, n] of draft.groups) {
-    const was = base.groups.get(g) ?? 0;
-    if (was <= 0 && n > 0) newGroups.push(g);
-    if (was > 0 && n <= 0) goneGroups.push(g);
-  }
-  for (const g of newGroups.sort()) {
-    lines.push(`add chain ${t} ${g}`);
-    for (const r of groupRules(cfg, g)) lines.push(`add rule ${t} ${g} ${r}`);
-    chainsAdded++;
+    if (n > 0 && !base.groupChains.has(g)) return { needsFull: true };
   }
   // 2. affinity objects: new sets, new/changed chains (endpoint chains come first in the map)
   const goneAffChains: string[] = [];
@@ -871,10 +877,6 @@ function renderIncrementalFamily(
     chainsDeleted++;
   }
   for (const name of goneAffSets) lines.push(`delete set ${t} ${name}`);
-  for (const g of goneGroups.sort()) {
-    lines.push(`delete chain ${t} ${g}`);
-    chainsDeleted++;
-  }
   let elementsAdded = 0;
   let elementsDeleted = 0;
   for (const l of adds.values()) elementsAdded += l.length;
@@ -904,9 +906,22 @@ export function planSync(
   const configs = familyConfigs(snapshot, options);
   const fingerprint = fingerprintOf(configs);
   const perStatement = Math.max(1, options.elementsPerStatement ?? 1000);
-  const full = delta.full || lastApplied === undefined || lastApplied.fingerprint !== fingerprint;
-  const results: FamilyResult[] = [];
+  let full = delta.full || lastApplied === undefined || lastApplied.fingerprint !== fingerprint;
+  let results: FamilyResult[] = [];
   const lines: string[] = [];
+  if (!full) {
+    const touched = [...new Set([...delta.changed, ...delta.removed])].sort();
+    for (const cfg of configs) {
+      const base = lastApplied!.families.get(cfg.family) ?? emptyFamilyState();
+      const r = renderIncrementalFamily(cfg, snapshot, base, touched, perStatement);
+      if ('needsFull' in r) {
+        full = true;
+        results = [];
+        break;
+      }
+      results.push(r);
+    }
+  }
   if (full) {
     for (const cfg of configs) {
       const r = renderFullFamily(cfg, snapshot, perStatement);
@@ -915,13 +930,6 @@ export function planSync(
     // families not programmed any more: remove leftovers (ours only)
     for (const f of ['IPv4', 'IPv6'] as const) {
       if (!configs.some((c) => c.family === f)) lines.push(`add table ${tableRef(f)}`, `delete table ${tableRef(f)}`);
-    }
-  } else {
-    const touched = [...new Set([...delta.changed, ...delta.removed])].sort();
-    for (const cfg of configs) {
-      const base = lastApplied!.families.get(cfg.family) ?? emptyFamilyState();
-      const r = renderIncrementalFamily(cfg, snapshot, base, touched, perStatement);
-      results.push(r);
     }
   }
   for (const r of results) lines.push(...r.lines);

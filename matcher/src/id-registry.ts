@@ -33,6 +33,11 @@ export class IdRegistry<V> {
     return id;
   }
 
+  /** Keep an id acquired in the previous load (same key, same value) without looking it up. */
+  touch(id: number): void {
+    this.seen.add(id);
+  }
+
   end(): void {
     for (const [key, id] of this.byKey) {
       if (this.seen.has(id)) continue;

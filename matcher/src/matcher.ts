@@ -5,7 +5,7 @@
  * Numbers cross the boundary, nothing else: addresses are a family (1 = IPv4, 2 = IPv6) and
  * four u32 words (see ip.ts), protocols their IANA numbers, times milliseconds.
  */
-import type { IPFamily, Protocol, ServicePortPlan, Snapshot } from '../../core/model/snapshot.js';
+import type { EndpointPlan, IPFamily, Protocol, ServicePortPlan, Snapshot } from '../../core/model/snapshot.js';
 import {
   DEFAULT_SEED,
   DROP,
@@ -240,31 +240,54 @@ export abstract class MatcherBase implements Matcher {
     this.options = resolveMatcherOptions(options);
   }
 
+  /** The previous load's plans: an unchanged plan (same object) keeps its ids without lookups. */
+  private previous = new Map<ServicePortPlan, AssignedPlan>();
+
   load(snapshot: Snapshot): LoadResult {
     this.servicePortIds.begin();
     this.endpointIds.begin();
     const plans: AssignedPlan[] = [];
+    const current = new Map<ServicePortPlan, AssignedPlan>();
     for (const plan of snapshot.servicePorts.values()) {
-      const ids = (eps: ServicePortPlan['internalEndpoints']): number[] =>
-        eps.map((e) =>
-          this.endpointIds.acquire(`${e.ip}|${e.port}`, {
-            ip: e.ip,
-            port: e.port,
-            family: plan.family,
-            ...(e.targetName !== undefined ? { targetName: e.targetName } : {}),
-          }),
-        );
-      plans.push({
+      const known = this.previous.get(plan);
+      if (known !== undefined) {
+        this.servicePortIds.touch(known.spId);
+        for (const list of [known.internal, known.external, known.shortCircuit]) {
+          for (const id of list) this.endpointIds.touch(id);
+        }
+        plans.push(known);
+        current.set(plan, known);
+        continue;
+      }
+      const seen = new Map<EndpointPlan, number>();
+      const ids = (eps: readonly EndpointPlan[]): number[] =>
+        eps.map((e) => {
+          let id = seen.get(e);
+          if (id === undefined) {
+            id = this.endpointIds.acquire(`${e.ip}|${e.port}`, {
+              ip: e.ip,
+              port: e.port,
+              family: plan.family,
+              ...(e.targetName !== undefined ? { targetName: e.targetName } : {}),
+            });
+            seen.set(e, id);
+          }
+          return id;
+        });
+      const assigned: AssignedPlan = {
         plan,
         spId: this.servicePortIds.acquire(plan.id, plan),
         family: familyCode(plan.family),
         internal: ids(plan.internalEndpoints),
         external: ids(plan.externalEndpoints),
         shortCircuit: ids(plan.shortCircuitEndpoints),
-      });
+      };
+      plans.push(assigned);
+      current.set(plan, assigned);
     }
     this.servicePortIds.end();
     this.endpointIds.end();
+    this.previous = current;
     return this.loadAssigned(snapshot, plans);
   }
 

@@ -81,30 +81,25 @@ export function tableCapacity(n: number): number {
   return c;
 }
 
-class Growable {
-  private data: Uint32Array;
-  length = 0;
-  constructor(initial: number) {
-    this.data = new Uint32Array(Math.max(16, initial));
-  }
-  push(...values: number[]): void {
-    if (this.length + values.length > this.data.length) {
-      const next = new Uint32Array(Math.max(this.data.length * 2, this.length + values.length));
-      next.set(this.data.subarray(0, this.length));
-      this.data = next;
-    }
-    for (const v of values) this.data[this.length++] = v >>> 0;
-  }
-  finish(): Uint32Array {
-    return this.data.slice(0, this.length);
-  }
-}
-
 export function compileTable(snapshot: Snapshot, plans: readonly AssignedPlan[]): CompiledTable {
+  // exact upper bounds first: one allocation per array, no growth
+  let listLen = 0;
+  let frontMax = 0;
+  let cidrMax =
+    snapshot.clusterCIDRs.IPv4.length +
+    snapshot.clusterCIDRs.IPv6.length +
+    (snapshot.nodePortAddresses.IPv4.kind === 'cidrs' ? snapshot.nodePortAddresses.IPv4.cidrs.length : 0) +
+    (snapshot.nodePortAddresses.IPv6.kind === 'cidrs' ? snapshot.nodePortAddresses.IPv6.cidrs.length : 0);
+  for (const a of plans) {
+    listLen += a.internal.length + a.external.length + a.shortCircuit.length;
+    frontMax += 2 + a.plan.externalIPs.length + a.plan.loadBalancerIPs.length;
+    cidrMax += a.plan.loadBalancerSourceRanges.length;
+  }
   const sps = new Uint32Array(plans.length * SP_WORDS);
-  const lists = new Growable(plans.length * 8);
-  const cidrs = new Growable(64);
-  const fronts = new Growable(plans.length * FRONT_WORDS * 2);
+  const lists = new Uint32Array(listLen);
+  const cidrs = new Uint32Array(cidrMax * CIDR_WORDS);
+  const fronts = new Uint32Array(frontMax * FRONT_WORDS);
+  let listAt = 0;
   let cidrCount = 0;
   let frontCount = 0;
   let skipped = 0;
@@ -118,16 +113,26 @@ export function compileTable(snapshot: Snapshot, plans: readonly AssignedPlan[])
         skipped++;
         continue;
       }
-      cidrs.push(c.family, c.prefix, ...c.words, 0, 0);
+      const b = cidrCount * CIDR_WORDS;
+      cidrs[b] = c.family;
+      cidrs[b + 1] = c.prefix;
+      cidrs.set(c.words, b + 2);
       cidrCount++;
       parsed.push(c);
     }
     return [off, cidrCount - off, parsed];
   };
   const addList = (ids: readonly number[]): [number, number] => {
-    const off = lists.length;
-    lists.push(...ids);
+    const off = listAt;
+    for (const id of ids) lists[listAt++] = id;
     return [off, ids.length];
+  };
+  const addFront = (meta: number, words: readonly number[], value: number): void => {
+    const b = frontCount * FRONT_WORDS;
+    fronts[b] = meta;
+    fronts.set(words, b + 1);
+    fronts[b + 5] = value;
+    frontCount++;
   };
 
   const [c4off, c4cnt] = addCidrs(snapshot.clusterCIDRs.IPv4, 1);
@@ -146,6 +151,7 @@ export function compileTable(snapshot: Snapshot, plans: readonly AssignedPlan[])
     1: snapshot.nodeIPs.IPv4.map(parseIP).filter((a) => a !== undefined),
     2: snapshot.nodeIPs.IPv6.map(parseIP).filter((a) => a !== undefined),
   };
+  const NO_WORDS = [0, 0, 0, 0];
 
   plans.forEach((a, index) => {
     const { plan } = a;
@@ -173,30 +179,29 @@ export function compileTable(snapshot: Snapshot, plans: readonly AssignedPlan[])
     sps[base + SP.ALLOW_FROM_NODE] = allowFromNode ? 1 : 0;
     sps[base + SP.PROTOCOL] = proto;
     if (proto === 0) return;
-    const addFront = (ip: string, port: number, kind: number): void => {
+    const meta = ((family << 24) | (proto << 16)) >>> 0;
+    const add = (ip: string, kind: number): void => {
       const p = parseIP(ip);
-      if (p === undefined || p.family !== family || !validPort(port)) {
+      if (p === undefined || p.family !== family || !validPort(plan.port)) {
         skipped++;
         return;
       }
-      fronts.push(((family << 24) | (proto << 16) | port) >>> 0, ...p.words, ((index << 2) | kind) >>> 0, 0, 0);
-      frontCount++;
+      addFront((meta | plan.port) >>> 0, p.words, ((index << 2) | kind) >>> 0);
     };
-    if (plan.clusterIP !== '' && plan.clusterIP !== 'None') addFront(plan.clusterIP, plan.port, KIND_CLUSTER_IP);
-    for (const ip of plan.externalIPs) addFront(ip, plan.port, KIND_EXTERNAL_IP);
-    for (const ip of plan.loadBalancerIPs) addFront(ip, plan.port, KIND_LOAD_BALANCER);
+    if (plan.clusterIP !== '' && plan.clusterIP !== 'None') add(plan.clusterIP, KIND_CLUSTER_IP);
+    for (const ip of plan.externalIPs) add(ip, KIND_EXTERNAL_IP);
+    for (const ip of plan.loadBalancerIPs) add(ip, KIND_LOAD_BALANCER);
     if (plan.nodePort !== undefined && validPort(plan.nodePort)) {
-      fronts.push(((family << 24) | (proto << 16) | plan.nodePort) >>> 0, 0, 0, 0, 0, ((index << 2) | KIND_NODE_PORT) >>> 0, 0, 0);
-      frontCount++;
+      addFront((meta | plan.nodePort) >>> 0, NO_WORDS, ((index << 2) | KIND_NODE_PORT) >>> 0);
     }
   });
 
   return {
     servicePorts: sps,
     servicePortCount: plans.length,
-    lists: lists.finish(),
-    cidrs: cidrs.finish(),
-    frontends: fronts.finish(),
+    lists,
+    cidrs: cidrs.subarray(0, cidrCount * CIDR_WORDS),
+    frontends: fronts.subarray(0, frontCount * FRONT_WORDS),
     frontendCount: frontCount,
     clusterCidrs: [c4off, c4cnt, c6off, c6cnt],
     nodePortAddresses: npa,

@@ -72,7 +72,6 @@ async function measureScale(services: number, perService: number): Promise<Scale
   try {
     const ex = new TimedNetnsExecutor(ns);
     let snapshot = bigSnapshot({ services, endpointsPerService: perService, nodePortEvery: 10, udpEvery: 0 });
-    const backend = new NftablesBackend(ctx(ex));
     const sync = async (
       b: NftablesBackend,
       s: typeof snapshot,
@@ -85,14 +84,14 @@ async function measureScale(services: number, perService: number): Promise<Scale
       const stats = r.stats ?? {};
       return { total, render: stats.renderMs ?? 0, nft: ex.nftMs, elements: stats.elementsAdded ?? 0 };
     };
-    const full = await sync(backend, snapshot, fullDelta(snapshot));
-    // restart: a new process's first sync replaces the rules left by the previous one
-    const restart = await sync(new NftablesBackend(ctx(ex)), snapshot, fullDelta(snapshot));
-    // one endpoint changes on one Service, several times on different Services
+    // first start: empty kernel
+    const full = await sync(new NftablesBackend(ctx(ex)), snapshot, fullDelta(snapshot));
+    // restart: a new process's first sync replaces the rules left by the previous one; the
+    // same backend then takes one-endpoint changes on different Services
+    const fresh = new NftablesBackend(ctx(ex));
+    const restart = await sync(fresh, snapshot, fullDelta(snapshot));
     const runs = 7;
     const inc: { total: number; render: number; nft: number }[] = [];
-    const fresh = new NftablesBackend(ctx(ex));
-    await fresh.sync(snapshot, fullDelta(snapshot));
     for (let i = 0; i < runs; i++) {
       const id = [...snapshot.servicePorts.keys()][Math.floor(((i + 1) * services) / (runs + 1))]!;
       const port = snapshot.servicePorts.get(id)!;

@@ -130,14 +130,23 @@ export function planFromShape(r: Rng, s: PlanShape): ServicePortPlan {
   });
 }
 
-export function randomSnapshot(r: Rng, shapes: readonly PlanShape[], generation: number): Snapshot {
+/**
+ * A snapshot of these shapes. With `previous`, about half the plans whose shape is unchanged are
+ * the very same objects as before (as the planner reuses unchanged plans).
+ */
+export function randomSnapshot(r: Rng, shapes: readonly PlanShape[], generation: number, previous?: Snapshot): Snapshot {
+  const reuse = (s: PlanShape): ServicePortPlan | undefined => {
+    if (previous === undefined || !r.bool(0.5)) return undefined;
+    for (const p of previous.servicePorts.values()) if (p.name === s.name) return p;
+    return undefined;
+  };
   const npa = (kind: number, family: 'IPv4' | 'IPv6'): NodePortAddresses => {
     if (kind === 0) return { kind: 'all' };
     if (kind === 1) return { kind: 'cidrs', cidrs: [family === 'IPv4' ? `${NODE_IP}/32` : `${NODE_IP6}/128`] };
     return { kind: 'cidrs', cidrs: [family === 'IPv4' ? '192.168.77.0/24' : 'fd00:77::/64'] };
   };
   return snapshot(
-    shapes.map((s) => planFromShape(r, s)),
+    shapes.map((s) => reuse(s) ?? planFromShape(r, s)),
     {
       generation,
       clusterCIDRs: r.bool(0.8) ? { IPv4: [POD_CIDR], IPv6: [POD_CIDR6] } : { IPv4: [], IPv6: [] },

@@ -59,6 +59,11 @@ const RESOURCE_INFO: Readonly<Record<ApiResource, ResourceInfo>> = {
   nodes: { kind: 'Node', listKind: 'NodeList', apiVersion: 'v1', namespaced: false },
 };
 
+/** What the object controls accept: any API object shape (core/model's Kube* types fit). */
+export interface FixtureInput {
+  readonly metadata?: { readonly name?: string; readonly namespace?: string };
+}
+
 /** Any API object: only metadata is interpreted. */
 export interface FixtureObject {
   apiVersion?: string;
@@ -235,7 +240,7 @@ export class ApiServerFixture {
   }
 
   /** Stores a new object (throws if it exists) and notifies watches with ADDED. Returns the stored copy. */
-  create(resource: ApiResource, obj: FixtureObject): FixtureObject {
+  create(resource: ApiResource, obj: FixtureObject | FixtureInput): FixtureObject {
     const { key, stored } = this.prepare(resource, obj);
     if (this.store[resource].has(key)) throw new Error(`${resource} ${key} already exists`);
     stored.metadata!.uid ??= randomUUID();
@@ -244,7 +249,7 @@ export class ApiServerFixture {
   }
 
   /** Replaces an existing object (throws if missing) and notifies watches with MODIFIED. */
-  update(resource: ApiResource, obj: FixtureObject): FixtureObject {
+  update(resource: ApiResource, obj: FixtureObject | FixtureInput): FixtureObject {
     const { key, stored } = this.prepare(resource, obj);
     const previous = this.store[resource].get(key);
     if (!previous) throw new Error(`${resource} ${key} not found`);
@@ -254,13 +259,13 @@ export class ApiServerFixture {
   }
 
   /** create or update. */
-  apply(resource: ApiResource, obj: FixtureObject): FixtureObject {
+  apply(resource: ApiResource, obj: FixtureObject | FixtureInput): FixtureObject {
     const { key } = this.prepare(resource, obj);
     return this.store[resource].has(key) ? this.update(resource, obj) : this.create(resource, obj);
   }
 
   /** Deletes an object (by its metadata name/namespace) and notifies watches with DELETED. */
-  delete(resource: ApiResource, obj: FixtureObject): FixtureObject {
+  delete(resource: ApiResource, obj: FixtureObject | FixtureInput): FixtureObject {
     const { key } = this.prepare(resource, obj);
     const previous = this.store[resource].get(key);
     if (!previous) throw new Error(`${resource} ${key} not found`);
@@ -436,11 +441,11 @@ export class ApiServerFixture {
     socket.on('close', () => this.sockets.delete(socket));
   }
 
-  private prepare(resource: ApiResource, obj: FixtureObject): { key: string; stored: FixtureObject } {
+  private prepare(resource: ApiResource, obj: FixtureObject | FixtureInput): { key: string; stored: FixtureObject } {
     const info = RESOURCE_INFO[resource];
     const name = obj.metadata?.name;
     if (!name) throw new Error(`${resource}: object without metadata.name`);
-    const stored = structuredClone(obj);
+    const stored = structuredClone(obj) as FixtureObject;
     stored.kind = info.kind;
     stored.apiVersion = info.apiVersion;
     stored.metadata = { ...stored.metadata };

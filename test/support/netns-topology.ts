@@ -76,6 +76,8 @@ export interface PodSpec {
   readonly node?: 'local' | 'remote';
   readonly tcpPorts?: readonly number[];
   readonly udpPorts?: readonly number[];
+  /** Last octet / group of the pod's address (default: 10, 11, ... in creation order). */
+  readonly host?: number;
 }
 
 export interface TopologySpec {
@@ -456,7 +458,7 @@ export async function createTopology(spec: TopologySpec): Promise<Topology> {
       if (!local && !topo.otherNs) throw new Error('remote pod without other node');
       const index = local ? localIndex++ : remoteIndex++;
       const subnet = local ? 1 : 2;
-      const host = 10 + index;
+      const host = spec_.host ?? 10 + index;
       const podNs = await topo.ns(`p${i}`);
       const hostVeth = `vp${i}`;
       const gw = local ? P.localPodGatewayIPv4 : P.remotePodGatewayIPv4;
