@@ -8,8 +8,10 @@ import { asyncScheduler } from 'rxjs';
 import { container as rootContainer, instanceCachingFactory, type DependencyContainer } from 'tsyringe';
 import { SpawnExecutor, type Executor } from '../backends/exec/executor.js';
 import { iptablesRegistration } from '../backends/iptables/index.js';
+import { ipvsRegistration } from '../backends/ipvs/index.js';
 import { nftablesRegistration } from '../backends/nftables/index.js';
 import type { BackendRegistration } from '../plugins/sdk/index.js';
+import { userspaceRegistration } from '../plugins/userspace/index.js';
 import { BackendRegistryImpl } from './backend-registry.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics/metrics.js';
@@ -26,7 +28,7 @@ import { Tracker } from './tracker/tracker.js';
 import { TOKENS } from './tokens.js';
 
 /** The backends that ship with switchyard, in --help order. */
-export const BUILTIN_BACKENDS: readonly BackendRegistration[] = [nftablesRegistration, iptablesRegistration];
+export const BUILTIN_BACKENDS: readonly BackendRegistration[] = [nftablesRegistration, iptablesRegistration, ipvsRegistration, userspaceRegistration];
 
 /** A registry holding the built-in backends (plugins add theirs with loadPlugins). */
 export function builtinRegistry(extra: readonly BackendRegistration[] = []): BackendRegistryImpl {

@@ -18,11 +18,12 @@ import type {
 } from '../../core/model/snapshot.js';
 import { clearConntrack, staleUdpFlows } from '../../plugins/conntrack/index.js';
 import type { BackendContext } from '../../plugins/sdk/index.js';
-import { JUMPS, type JumpRule } from './jumps.js';
+import { missingJumpLines, presentJumpDeleteLines } from './jumps.js';
 import { isOwnChain } from './names.js';
 import {
   parseSaveChains,
   renderFamily,
+  restoreText,
   type AppliedFamily,
   type ExistingChains,
   type FamilyRender,
@@ -39,6 +40,7 @@ export interface IptablesBackendDeps {
 }
 
 const WAIT = ['-w', '5'];
+
 const FULL_DELTA: SnapshotDelta = { full: true, changed: new Set(), removed: new Set() };
 
 export class IptablesBackend implements ProxyBackend {
@@ -51,6 +53,8 @@ export class IptablesBackend implements ProxyBackend {
   private readonly applied = new Map<IPFamily, AppliedFamily>();
   private lastSnapshot?: Snapshot;
   private readonly afterSync: AfterSyncHook;
+  /** SY-SEP- names by `${servicePortId}|${ip}|${port}`, per family; rebuilt on every full sync. */
+  private readonly nameCache = new Map<IPFamily, Map<string, string>>();
 
   constructor(
     private readonly ctx: BackendContext,
@@ -194,11 +198,13 @@ export class IptablesBackend implements ProxyBackend {
     let fellBack = false;
     if (!delta.full && last) {
       let t = performance.now();
-      const r = renderFamily(snapshot, family, delta, last, this.options);
+      let names = this.nameCache.get(family);
+      if (!names) this.nameCache.set(family, (names = new Map()));
+      const r = renderFamily(snapshot, family, delta, last, { ...this.options, names });
       renderMs += performance.now() - t;
       t = performance.now();
       try {
-        await this.restore(tools, r.text);
+        await this.restore(tools, restoreText(r));
         restoreMs += performance.now() - t;
         this.applied.set(family, r.applied);
         return { render: r, renderMs, restoreMs, fellBack };
@@ -210,14 +216,28 @@ export class IptablesBackend implements ProxyBackend {
       }
     }
     let t = performance.now();
-    const existing = await this.listOwnChains(tools);
+    const { existing, saves } = await this.listKernel(tools);
+    // The jump rules are checked in the listing a full sync takes anyway (one `-C` per jump
+    // would load a large legacy table 13 times) and inserted in the same restore as our chains.
+    const jumps = missingJumpLines(saves);
     restoreMs += performance.now() - t;
     t = performance.now();
-    const r = renderFamily(snapshot, family, FULL_DELTA, last, this.options, existing);
+    // A fresh cache that reuses the old one's entries: stale names are dropped on full syncs.
+    const old = this.nameCache.get(family);
+    const fresh = new Map<string, string>();
+    const names = {
+      get: (k: string): string | undefined => {
+        const hit = fresh.get(k) ?? old?.get(k);
+        if (hit !== undefined) fresh.set(k, hit);
+        return hit;
+      },
+      set: (k: string, v: string): void => void fresh.set(k, v),
+    };
+    const r = renderFamily(snapshot, family, FULL_DELTA, last, { ...this.options, names }, existing);
     renderMs += performance.now() - t;
     t = performance.now();
     try {
-      await this.restore(tools, r.text);
+      await this.restore(tools, restoreText(r, jumps));
     } catch (e) {
       this.applied.delete(family);
       throw e;
@@ -225,7 +245,8 @@ export class IptablesBackend implements ProxyBackend {
       restoreMs += performance.now() - t;
     }
     this.applied.set(family, r.applied);
-    await this.ensureJumps(tools);
+    this.nameCache.set(family, fresh);
+    if (jumps.nat.length + jumps.filter.length > 0) log.info({ inserted: jumps.nat.length + jumps.filter.length }, 'inserted jump rules into built-in chains');
     return { render: r, renderMs, restoreMs, fellBack };
   }
 
@@ -233,43 +254,33 @@ export class IptablesBackend implements ProxyBackend {
     await this.executor.run(tools.restore, [...WAIT, '--noflush'], { stdin: text, timeoutMs: 600_000 });
   }
 
-  /** Our chains in the kernel (full syncs and cleanup only). */
-  private async listOwnChains(tools: VariantTools): Promise<ExistingChains> {
-    const out: { nat: Set<string>; filter: Set<string> } = { nat: new Set(), filter: new Set() };
+  /** Our chains in the kernel and each table's save output (full syncs and cleanup only). */
+  private async listKernel(tools: VariantTools): Promise<{ existing: ExistingChains; saves: { nat: string; filter: string } }> {
+    const existing: { nat: Set<string>; filter: Set<string> } = { nat: new Set(), filter: new Set() };
+    const saves = { nat: '', filter: '' };
     for (const table of ['nat', 'filter'] as const) {
       const r = await this.executor.run(tools.save, ['-t', table], { allowFailure: true, timeoutMs: 300_000 });
       if (r.code !== 0) continue;
-      for (const c of parseSaveChains(r.stdout).get(table) ?? []) if (isOwnChain(c)) out[table].add(c);
+      saves[table] = r.stdout;
+      for (const c of parseSaveChains(r.stdout).get(table) ?? []) if (isOwnChain(c)) existing[table].add(c);
     }
-    return out;
+    return { existing, saves };
   }
 
-  /** `-C` each jump rule; `-I` it when missing (inserted in reverse so the final order holds). */
-  private async ensureJumps(tools: VariantTools): Promise<void> {
-    for (const jump of [...JUMPS].reverse()) {
-      const check = await this.executor.run(tools.iptables, [...WAIT, '-t', jump.table, '-C', jump.chain, ...jump.spec], { allowFailure: true });
-      if (check.code === 0) continue;
-      await this.executor.run(tools.iptables, [...WAIT, '-t', jump.table, '-I', jump.chain, '1', ...jump.spec]);
-    }
-  }
-
-  private async deleteJump(tools: VariantTools, jump: JumpRule): Promise<void> {
-    for (let i = 0; i < 16; i++) {
-      const r = await this.executor.run(tools.iptables, [...WAIT, '-t', jump.table, '-D', jump.chain, ...jump.spec], { allowFailure: true });
-      if (r.code !== 0) return;
-    }
-  }
-
-  /** Remove jumps and every SY- chain of one variant and family; touches nothing else. */
+  /**
+   * Remove our jumps and every SY- chain of one variant and family in one restore (jumps deleted
+   * first, then our chains flushed and deleted); touches nothing else.
+   */
   private async cleanupFamily(tools: VariantTools): Promise<void> {
-    for (const jump of JUMPS) await this.deleteJump(tools, jump);
-    const existing = await this.listOwnChains(tools);
+    const { existing, saves } = await this.listKernel(tools);
+    const deletes = presentJumpDeleteLines(saves);
     const lines: string[] = [];
     for (const table of ['nat', 'filter'] as const) {
       const chains = [...existing[table]];
-      if (chains.length === 0) continue;
+      if (chains.length === 0 && deletes[table].length === 0) continue;
       lines.push(`*${table}`);
       for (const c of chains) lines.push(`:${c} - [0:0]`);
+      for (const d of deletes[table]) lines.push(d);
       for (const c of chains) lines.push(`-X ${c}`);
       lines.push('COMMIT');
     }

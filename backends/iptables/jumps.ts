@@ -30,3 +30,56 @@ export const JUMPS: readonly JumpRule[] = [
   { table: 'nat', chain: 'OUTPUT', spec: [...comment('switchyard service portals'), '-j', CHAINS.services] },
   { table: 'nat', chain: 'POSTROUTING', spec: [...comment('switchyard postrouting rules'), '-j', CHAINS.postrouting] },
 ];
+
+function quote(arg: string): string {
+  return /[\s"]/.test(arg) ? `"${arg.replace(/"/g, '\\"')}"` : arg;
+}
+
+/** The restore-input line that inserts `jump` at the top of its built-in chain. */
+export function jumpInsertLine(jump: JumpRule): string {
+  return `-I ${jump.chain} 1 ${jump.spec.map(quote).join(' ')}`;
+}
+
+/**
+ * Whether `iptables-save` output of the jump's table already holds the jump: a rule of that
+ * built-in chain with our comment and our target (iptables-save normalizes the match order, so
+ * the rule is recognized by those three, not by its exact text).
+ */
+export function jumpPresent(saveText: string, jump: JumpRule): boolean {
+  const target = jump.spec[jump.spec.length - 1]!;
+  const ci = jump.spec.indexOf('--comment');
+  const comment = ci >= 0 ? `--comment "${jump.spec[ci + 1]}"` : undefined;
+  const prefix = `-A ${jump.chain} `;
+  const suffix = ` -j ${target}`;
+  for (const line of saveText.split('\n')) {
+    if (line.startsWith(prefix) && line.trimEnd().endsWith(suffix) && (comment === undefined || line.includes(comment))) return true;
+  }
+  return false;
+}
+
+/** Restore lines (per table) inserting the jumps missing from the given save outputs, in order. */
+export function missingJumpLines(saves: { readonly nat: string; readonly filter: string }): { nat: string[]; filter: string[] } {
+  const out: { nat: string[]; filter: string[] } = { nat: [], filter: [] };
+  // Inserted at position 1 one after the other, so walk backwards to keep JUMPS' order.
+  for (const jump of [...JUMPS].reverse()) {
+    if (!jumpPresent(saves[jump.table], jump)) out[jump.table].push(jumpInsertLine(jump));
+  }
+  return out;
+}
+
+/** How many times `jump` appears in the save output (a crashed tool may have left duplicates). */
+export function jumpCount(saveText: string, jump: JumpRule): number {
+  let n = 0;
+  for (const line of saveText.split('\n')) if (jumpPresent(line, jump)) n++;
+  return n;
+}
+
+/** Restore lines (per table) deleting every jump of ours found in the save outputs. */
+export function presentJumpDeleteLines(saves: { readonly nat: string; readonly filter: string }): { nat: string[]; filter: string[] } {
+  const out: { nat: string[]; filter: string[] } = { nat: [], filter: [] };
+  for (const jump of JUMPS) {
+    const line = `-D ${jump.chain} ${jump.spec.map(quote).join(' ')}`;
+    for (let i = jumpCount(saves[jump.table], jump); i > 0; i--) out[jump.table].push(line);
+  }
+  return out;
+}

@@ -39,11 +39,19 @@ import type {
 } from '../../core/model/snapshot.js';
 import { CHAINS, endpointChainName, isOwnChain, SERVICE_CHAIN_PREFIX, servicePortHash } from './names.js';
 
+/** Remembers endpoint chain names between renders (hashing dominates a large render). */
+export interface NameCache {
+  get(key: string): string | undefined;
+  set(key: string, name: string): unknown;
+}
+
 export interface RenderOptions {
   /** Bit of the fwmark used for masquerade (kube-proxy --iptables-masquerade-bit). */
   readonly masqueradeBit: number;
   /** IPv4 NodePorts answer on 127.0.0.1 too (kube-proxy --iptables-localhost-nodeports). */
   readonly localhostNodePorts: boolean;
+  /** Optional cache of SY-SEP- names, keyed `${servicePortId}|${ip}|${port}`. */
+  readonly names?: NameCache;
 }
 
 /** What was applied for one Service port. */
@@ -77,9 +85,29 @@ export interface FamilyRenderStats {
   readonly chainsDeleted: number;
 }
 
+/** Lines added at the end of each table's input: the jump inserts into built-in chains. */
+export interface ExtraRules {
+  readonly nat: readonly string[];
+  readonly filter: readonly string[];
+}
+
+/** The pieces of one render; restoreText / restoreChunks assemble them. */
+export interface RenderParts {
+  /** Every rewritten Service port's nat chains: declarations, then rules, port after port. */
+  readonly serviceLines: readonly string[];
+  /** End index (exclusive) in serviceLines of each Service port's block. */
+  readonly serviceBounds: readonly number[];
+  readonly natFixedRules: readonly string[];
+  /** SY-SERVICES then SY-NODEPORTS rules. */
+  readonly natDispatch: readonly string[];
+  /** nat chains to flush and delete. */
+  readonly natDeletes: readonly string[];
+  readonly filterRules: readonly string[];
+  readonly filterDeletes: readonly string[];
+}
+
 export interface FamilyRender {
-  /** Input for `iptables-restore --noflush` (or ip6tables-restore). */
-  readonly text: string;
+  readonly parts: RenderParts;
   readonly full: boolean;
   /** The state to remember once `text` was applied. */
   readonly applied: AppliedFamily;
@@ -160,6 +188,7 @@ interface FamilyContext {
   readonly mark: string;
   /** Match strings selecting a NodePort destination (one rule per entry). */
   readonly nodePortMatches: readonly string[];
+  readonly names?: NameCache;
 }
 
 function nodePortMatches(snapshot: Snapshot, family: IPFamily, options: RenderOptions): string[] {
@@ -173,14 +202,18 @@ function nodePortMatches(snapshot: Snapshot, family: IPFamily, options: RenderOp
   return npa.cidrs.map((c) => `-d ${c} -m addrtype --dst-type LOCAL`);
 }
 
-/** Writes the nat chains of one Service port into `decl` / `rules`; returns its applied state. */
+/**
+ * Appends the nat chains of one Service port to `out` (declarations first, then rules); returns
+ * its applied state.
+ */
 function renderServicePort(
   plan: ServicePortPlan,
   hash: string,
   ctx: FamilyContext,
-  decl: string[],
-  rules: string[],
+  out: string[],
 ): AppliedServicePort {
+  const decl: string[] = [];
+  const rules: string[] = [];
   const layout = layoutOf(plan);
   const chains: string[] = [];
   const start = rules.length;
@@ -192,7 +225,12 @@ function renderServicePort(
     const key = `${ep.ip}|${ep.port}`;
     let name = sepNames.get(key);
     if (name === undefined) {
-      name = endpointChainName(plan.id, ep.ip, ep.port);
+      const cacheKey = `${plan.id}|${key}`;
+      name = ctx.names?.get(cacheKey);
+      if (name === undefined) {
+        name = endpointChainName(plan.id, ep.ip, ep.port);
+        ctx.names?.set(cacheKey, name);
+      }
       sepNames.set(key, name);
       chains.push(name);
       decl.push(`:${name} - [0:0]`);
@@ -264,6 +302,8 @@ function renderServicePort(
     }
     // Anything else falls through un-DNATed and is dropped by filter SY-FIREWALL.
   }
+  pushAll(out, decl);
+  pushAll(out, rules);
   return { hash, chains, natRules: rules.length - start };
 }
 
@@ -356,10 +396,12 @@ export function renderFamily(
     masqueradeAll: snapshot.masqueradeAll,
     mark: markHex(options.masqueradeBit),
     nodePortMatches: nodePortMatches(snapshot, family, options),
+    names: options.names,
   };
 
-  const natDecl: string[] = NAT_FIXED.map((c) => `:${c} - [0:0]`);
-  const natServiceRules: string[] = [];
+  const serviceLines: string[] = [];
+  const serviceBounds: number[] = [];
+  let serviceChainCount = 0;
   const natServices: string[] = [];
   const natNodePorts: string[] = [];
   const filterServices: string[] = [];
@@ -375,7 +417,9 @@ export function renderFamily(
     const prev = last?.services.get(plan.id);
     const hash = prev?.hash ?? servicePortHash(plan.id);
     if (full || delta.changed.has(plan.id) || prev === undefined) {
-      const applied = renderServicePort(plan, hash, ctx, natDecl, natServiceRules);
+      const applied = renderServicePort(plan, hash, ctx, serviceLines);
+      serviceBounds.push(serviceLines.length);
+      serviceChainCount += applied.chains.length;
       services.set(plan.id, applied);
       servicePortsWritten++;
       if (prev && !full) {
@@ -447,28 +491,7 @@ export function renderFamily(
   }
 
   const deletions = [...toDelete];
-  const natDeleteDecl = deletions.map((c) => `:${c} - [0:0]`);
-  const natDeleteRules = deletions.map((c) => `-X ${c}`);
   const filterDelList = [...filterDeletes];
-
-  const lines: string[] = ['*nat'];
-  pushAll(lines, natDecl);
-  pushAll(lines, natDeleteDecl);
-  pushAll(lines, natFixedRules);
-  pushAll(lines, natServices);
-  pushAll(lines, natNodePorts);
-  pushAll(lines, natServiceRules);
-  pushAll(lines, natDeleteRules);
-  lines.push('COMMIT', '*filter');
-  for (const c of FILTER_FIXED) lines.push(`:${c} - [0:0]`);
-  for (const c of filterDelList) lines.push(`:${c} - [0:0]`);
-  pushAll(lines, filterFixedRules);
-  pushAll(lines, filterNodePorts);
-  pushAll(lines, filterServices);
-  pushAll(lines, filterExternal);
-  pushAll(lines, filterFirewall);
-  for (const c of filterDelList) lines.push(`-X ${c}`);
-  lines.push('COMMIT', '');
 
   let serviceNatRules = 0;
   for (const s of services.values()) serviceNatRules += s.natRules;
@@ -476,18 +499,56 @@ export function renderFamily(
   const filterRules =
     filterFixedRules.length + filterNodePorts.length + filterServices.length + filterExternal.length + filterFirewall.length;
 
+  const parts: RenderParts = {
+    serviceLines,
+    serviceBounds,
+    natFixedRules,
+    natDispatch: [...natServices, ...natNodePorts],
+    natDeletes: deletions,
+    filterRules: [...filterFixedRules, ...filterNodePorts, ...filterServices, ...filterExternal, ...filterFirewall],
+    filterDeletes: filterDelList,
+  };
   return {
-    text: lines.join('\n'),
+    parts,
     full,
     applied: { services, natRules, filterRules },
     stats: {
       natRules,
       filterRules,
       servicePortsWritten,
-      chainsWritten: natDecl.length + FILTER_FIXED.length,
+      chainsWritten: NAT_FIXED.length + serviceChainCount + FILTER_FIXED.length,
       chainsDeleted: deletions.length + filterDelList.length,
     },
   };
+}
+
+const decl = (c: string): string => `:${c} - [0:0]`;
+
+/**
+ * The whole render as one restore input: one atomic `iptables-restore` run per table (legacy
+ * commits nat, then filter; nft commits both in one transaction). Order: our fixed chains and
+ * the chains to delete are declared (created or flushed); Service ports' chains (declared before
+ * their rules); the dispatch rules, which jump to them; then the deletions, unreferenced by now;
+ * then `extra` (jumps from built-in chains, inserted in the same transaction as our chains).
+ */
+export function restoreText(r: FamilyRender, extra: ExtraRules = { nat: [], filter: [] }): string {
+  const p = r.parts;
+  const lines: string[] = ['*nat'];
+  for (const c of NAT_FIXED) lines.push(decl(c));
+  for (const c of p.natDeletes) lines.push(decl(c));
+  pushAll(lines, p.natFixedRules);
+  pushAll(lines, p.serviceLines);
+  pushAll(lines, p.natDispatch);
+  for (const c of p.natDeletes) lines.push(`-X ${c}`);
+  pushAll(lines, extra.nat);
+  lines.push('COMMIT', '*filter');
+  for (const c of FILTER_FIXED) lines.push(decl(c));
+  for (const c of p.filterDeletes) lines.push(decl(c));
+  pushAll(lines, p.filterRules);
+  for (const c of p.filterDeletes) lines.push(`-X ${c}`);
+  pushAll(lines, extra.filter);
+  lines.push('COMMIT', '');
+  return lines.join('\n');
 }
 
 function pushAll(into: string[], from: readonly string[]): void {

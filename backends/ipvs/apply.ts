@@ -6,7 +6,7 @@ import { ExecError } from '../exec/executor.js';
 import type { IPFamily } from '../../core/model/snapshot.js';
 import { IPVS_INTERFACE } from './names.js';
 import { kernelStateFrom } from './kernel-state.js';
-import { JUMPS, type KernelState } from './render.js';
+import type { KernelState } from './render.js';
 
 const WAIT = ['-w', '5'];
 const LONG = 600_000;
@@ -40,34 +40,13 @@ export async function applyIptables(executor: Executor, family: IPFamily, script
   await executor.run(iptablesTools(family).restore, [...WAIT, '--noflush'], { stdin: script, timeoutMs: LONG });
 }
 
-/** `-C` each jump; `-I ... 1` the missing ones (in reverse, so the final order holds). */
-export async function ensureJumps(executor: Executor, family: IPFamily): Promise<void> {
-  const tool = iptablesTools(family).iptables;
-  for (const j of [...JUMPS].reverse()) {
-    const check = await executor.run(tool, [...WAIT, '-t', j.table, '-C', j.chain, ...j.spec], { allowFailure: true });
-    if (check.code === 0) continue;
-    await executor.run(tool, [...WAIT, '-t', j.table, '-I', j.chain, '1', ...j.spec]);
-  }
-}
-
-/** Remove every copy of our jumps in one family (a missing chain or binary is fine). */
-export async function deleteJumps(executor: Executor, family: IPFamily): Promise<void> {
-  const tool = iptablesTools(family).iptables;
-  for (const j of JUMPS) {
-    for (let i = 0; i < 16; i++) {
-      const r = await executor.run(tool, [...WAIT, '-t', j.table, '-D', j.chain, ...j.spec], { allowFailure: true });
-      if (r.code !== 0) break;
-    }
-  }
-}
-
-/** Whether a family's table holds any of our chains (`iptables-save -t TABLE`). */
-export async function tableHasOwnChains(executor: Executor, family: IPFamily, table: 'nat' | 'filter'): Promise<boolean> {
+/** A family's `iptables-save` output; '' when the binary is missing or fails (nothing of ours there). */
+export async function saveIptables(executor: Executor, family: IPFamily): Promise<string> {
   try {
-    const r = await executor.run(iptablesTools(family).save, ['-t', table], { allowFailure: true, timeoutMs: LONG });
-    return r.code === 0 && /^:SYV-/m.test(r.stdout);
+    const r = await executor.run(iptablesTools(family).save, [], { allowFailure: true, timeoutMs: LONG });
+    return r.code === 0 ? r.stdout : '';
   } catch {
-    return false; // binary missing
+    return '';
   }
 }
 

@@ -11,6 +11,7 @@ export {
   selectNodePortIPs,
   renderIptables,
   renderIptablesCleanup,
+  renderIptablesSync,
   renderSetCreates,
   JUMPS,
   type IpvsPlan,

@@ -23,18 +23,16 @@ import {
   applyIpset,
   applyIptables,
   applyIpvs,
-  deleteJumps,
-  ensureJumps,
   iptablesTools,
   readKernelState,
-  tableHasOwnChains,
+  saveIptables,
 } from './apply.js';
 import { parseConnections } from './kernel-state.js';
 import { IPVS_INTERFACE, SCHEDULERS, isOwnName } from './names.js';
 import {
   planSync,
-  renderIptables,
   renderIptablesCleanup,
+  renderIptablesSync,
   renderRemoveReals,
   selectNodePortIPs,
   serviceSpec,
@@ -166,16 +164,12 @@ export class IpvsBackend implements ProxyBackend {
       await applyIpvs(x, plan.ipvs);
       if (full) {
         for (const family of snapshot.families) {
-          await applyIptables(
-            x,
-            family,
-            renderIptables(family, {
-              masqueradeBit: this.ctx.config?.masqueradeBit ?? 14,
-              masqueradeAll: snapshot.masqueradeAll,
-              clusterCIDRs: snapshot.clusterCIDRs[family],
-            }),
-          );
-          await ensureJumps(x, family);
+          const options = {
+            masqueradeBit: this.ctx.config?.masqueradeBit ?? 14,
+            masqueradeAll: snapshot.masqueradeAll,
+            clusterCIDRs: snapshot.clusterCIDRs[family],
+          };
+          await applyIptables(x, family, renderIptablesSync(family, options, await saveIptables(x, family)));
         }
       }
       await applyIpset(x, plan.ipsetDel);
@@ -281,15 +275,8 @@ export class IpvsBackend implements ProxyBackend {
     }
     for (const family of ['IPv4', 'IPv6'] as const) {
       await attempt(`${family} iptables`, async () => {
-        const nat = await tableHasOwnChains(x, family, 'nat');
-        const filter = await tableHasOwnChains(x, family, 'filter');
-        if (!nat && !filter) return;
-        await deleteJumps(x, family);
-        const script = renderIptablesCleanup()
-          .split(/(?=^\*)/m)
-          .filter((block) => (block.startsWith('*nat') ? nat : filter))
-          .join('');
-        await applyIptables(x, family, script);
+        const script = renderIptablesCleanup(await saveIptables(x, family));
+        if (script !== '') await applyIptables(x, family, script);
       });
     }
     let sets = kernel ? [...kernel.sets] : [];

@@ -691,15 +691,6 @@ export function renderIptables(family: IPFamily, o: IptablesOptions): string {
   return [...nat, ...filter, ''].join('\n');
 }
 
-/** Declares then deletes every chain of ours (jumps into them must be gone first). Pure. */
-export function renderIptablesCleanup(): string {
-  const out: string[] = [];
-  for (const [table, chains] of Object.entries(TABLE_CHAINS)) {
-    out.push(`*${table}`, ...chains.map((c) => `:${c} - [0:0]`), ...chains.map((c) => `-X ${c}`), 'COMMIT');
-  }
-  return out.join('\n') + '\n';
-}
-
 export interface JumpRule {
   readonly table: 'nat' | 'filter';
   readonly chain: string;
@@ -716,3 +707,62 @@ export const JUMPS: readonly JumpRule[] = [
   { table: 'filter', chain: 'INPUT', spec: [...jumpComment('switchyard ipvs service filter'), '-j', CHAINS.filter] },
   { table: 'filter', chain: 'FORWARD', spec: [...jumpComment('switchyard ipvs forwarding rules'), '-j', CHAINS.forward] },
 ];
+
+function jumpLine(op: '-A' | '-I' | '-D', j: JumpRule): string {
+  const spec = j.spec.map((a) => (/\s/.test(a) ? `"${a}"` : a)).join(' ');
+  return op === '-I' ? `-I ${j.chain} 1 ${spec}` : `${op} ${j.chain} ${spec}`;
+}
+
+/** `iptables-save` output → table → lines. */
+function tablesOf(save: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  let table: string[] | undefined;
+  for (const line of save.split('\n')) {
+    if (line.startsWith('*')) out.set(line.slice(1).trim(), (table = []));
+    else if (table && line !== 'COMMIT' && !line.startsWith('#')) table.push(line);
+  }
+  return out;
+}
+
+function jumpPresent(lines: readonly string[] | undefined, j: JumpRule): boolean {
+  const target = j.spec[j.spec.length - 1];
+  return (lines ?? []).some((l) => l.startsWith(`-A ${j.chain} `) && l.endsWith(`-j ${target}`) && l.includes('switchyard ipvs'));
+}
+
+/**
+ * The full-sync iptables input for one family: our chains, plus the jumps that `save` (the
+ * family's `iptables-save` output) lacks, inserted at the top of the built-in chains. One
+ * `iptables-restore --noflush` run, no per-rule `-C` calls. Pure.
+ */
+export function renderIptablesSync(family: IPFamily, o: IptablesOptions, save: string): string {
+  const tables = tablesOf(save);
+  const blocks = renderIptables(family, o).split(/(?=^\*)/m);
+  return blocks
+    .map((block) => {
+      const table = block.slice(1, block.indexOf('\n'));
+      const missing = JUMPS.filter((j) => j.table === table && !jumpPresent(tables.get(table), j));
+      if (missing.length === 0) return block;
+      const inserts = [...missing].reverse().map((j) => jumpLine('-I', j));
+      return block.replace(/^COMMIT$/m, [...inserts, 'COMMIT'].join('\n'));
+    })
+    .join('');
+}
+
+/**
+ * Cleanup input for one family from its `iptables-save` output: delete every jump into our
+ * chains (as saved), then flush and delete our chains. Empty when nothing of ours is there. Pure.
+ */
+export function renderIptablesCleanup(save: string): string {
+  const out: string[] = [];
+  for (const [table, lines] of tablesOf(save)) {
+    const chains = lines.filter((l) => /^:SYV-\S+ /.test(l)).map((l) => l.slice(1).split(' ')[0]!);
+    const builtins = new Set(['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING']);
+    const jumps = lines.filter((l) => {
+      const m = /^-A (\S+) .*-j (SYV-\S+)$/.exec(l);
+      return m !== null && builtins.has(m[1]!);
+    });
+    if (chains.length === 0 && jumps.length === 0) continue;
+    out.push(`*${table}`, ...jumps.map((l) => `-D${l.slice(2)}`), ...chains.map((c) => `:${c} - [0:0]`), ...chains.map((c) => `-X ${c}`), 'COMMIT');
+  }
+  return out.length === 0 ? '' : out.join('\n') + '\n';
+}

@@ -52,7 +52,7 @@ function bigIntToIP(family: IPFamily, value: bigint): string {
   // compress the longest run of zero groups
   let bestStart = -1;
   let bestLen = 0;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (groups[i] !== '0') {
       i++;
       continue;
@@ -94,7 +94,10 @@ function contains(outer: ParsedCIDR, inner: ParsedCIDR): boolean {
  * with every range already covered by another one removed, sorted. Invalid entries are
  * dropped (the count is returned so callers can report it).
  */
-export function normalizeCIDRs(family: IPFamily, cidrs: readonly unknown[]): { cidrs: string[]; invalid: number } {
+export function normalizeCIDRs(
+  family: IPFamily,
+  cidrs: readonly unknown[],
+): { cidrs: string[]; invalid: number } {
   const parsed: ParsedCIDR[] = [];
   let invalid = 0;
   for (const c of cidrs) {

@@ -11,7 +11,10 @@ export async function applyScript(executor: Executor, script: string, timeoutMs 
 }
 
 /** Validates a script against the kernel without committing (`nft --check -f -`). */
-export async function checkScript(executor: Executor, script: string): Promise<{ ok: boolean; error?: string }> {
+export async function checkScript(
+  executor: Executor,
+  script: string,
+): Promise<{ ok: boolean; error?: string }> {
   const r = await executor.run('nft', ['--check', '-f', '-'], { stdin: script, allowFailure: true });
   return r.code === 0 ? { ok: true } : { ok: false, error: (r.stderr || r.stdout).trim() };
 }

@@ -105,7 +105,10 @@ export function parseGroupChain(name: string): { kind: GroupKind; count: number 
 /** A short, stable hash (base36 of sha256), for object names. */
 export function shortHash(text: string, length = 10): string {
   const h = createHash('sha256').update(text).digest();
-  return BigInt('0x' + h.subarray(0, 10).toString('hex')).toString(36).padStart(length, '0').slice(0, length);
+  return BigInt('0x' + h.subarray(0, 10).toString('hex'))
+    .toString(36)
+    .padStart(length, '0')
+    .slice(0, length);
 }
 
 /** A readable, nft-safe tail: lower-case [a-z0-9-], at most `max` characters. */

@@ -5,13 +5,19 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { BackendContext } from '../../plugins/sdk/index.js';
-import type { BackendSupport, ProxyBackend, Snapshot, SnapshotDelta, SyncResult } from '../../core/model/snapshot.js';
+import type {
+  BackendSupport,
+  ProxyBackend,
+  Snapshot,
+  SnapshotDelta,
+  SyncResult,
+} from '../../core/model/snapshot.js';
 import { clearConntrack, staleUdpFlows } from '../../plugins/conntrack/index.js';
 import { applyCleanup, applyScript, checkScript, parseNftVersion } from './apply.js';
 import { planSync, renderCleanup, type NftablesState } from './render.js';
 
 const PROBE_SCRIPT = `table ip switchyard-probe {
-\tmap m { typeof ip daddr . meta l4proto . th dport . numgen random mod 1 : ip daddr . tcp dport; }
+\tmap m { typeof ip daddr . meta l4proto . th dport . numgen random mod 1 : ip daddr . th dport; }
 \tchain c { type nat hook prerouting priority dstnat; policy accept; dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 2 map @m; }
 }
 `;
@@ -38,13 +44,19 @@ export class NftablesBackend implements ProxyBackend {
     }
     const check = await checkScript(this.ctx.executor, PROBE_SCRIPT);
     if (!check.ok) {
-      return { supported: false, reason: `kernel refused an nftables check transaction: ${check.error}`, details: { nft: version } };
+      return {
+        supported: false,
+        reason: `kernel refused an nftables check transaction: ${check.error}`,
+        details: { nft: version },
+      };
     }
     return { supported: true, details: { nft: version } };
   }
 
   async sync(snapshot: Snapshot, delta: SnapshotDelta): Promise<SyncResult> {
     const t0 = performance.now();
+    // a full sync does not need what was applied before: let it go before building the new one
+    if (delta.full) this.state = undefined;
     const plan = planSync(snapshot, delta, this.state, { masqueradeBit: this.ctx.config?.masqueradeBit });
     const t1 = performance.now();
     try {
@@ -83,9 +95,22 @@ export class NftablesBackend implements ProxyBackend {
       { full: plan.full, services: snapshot.servicePorts.size, elapsedMs: Math.round(t3 - t0), ...stats },
       'nftables sync',
     );
-    this.ctx.metrics?.gauge('nftables_sync_elements_added', 'Elements added by the last nftables sync', stats.elementsAdded);
-    this.ctx.metrics?.gauge('nftables_sync_elements_deleted', 'Elements deleted by the last nftables sync', stats.elementsDeleted);
-    if (stats.skipped > 0) this.ctx.metrics?.counter('nftables_skipped_total', 'Malformed pieces skipped while rendering', stats.skipped);
+    this.ctx.metrics?.gauge(
+      'nftables_sync_elements_added',
+      'Elements added by the last nftables sync',
+      stats.elementsAdded,
+    );
+    this.ctx.metrics?.gauge(
+      'nftables_sync_elements_deleted',
+      'Elements deleted by the last nftables sync',
+      stats.elementsDeleted,
+    );
+    if (stats.skipped > 0)
+      this.ctx.metrics?.counter(
+        'nftables_skipped_total',
+        'Malformed pieces skipped while rendering',
+        stats.skipped,
+      );
     return { full: plan.full, stats };
   }
 

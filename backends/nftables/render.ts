@@ -18,7 +18,14 @@
  * kube-proxy's fwmark bit; hairpin is found after DNAT by the `hairpin` set (addr . addr).
  * ClientIP session affinity (rare) uses kube-proxy's per-endpoint dynamic sets and chains.
  */
-import type { IPFamily, Snapshot, SnapshotDelta, ServicePortPlan, EndpointPlan, TrafficVerdict } from '../../core/model/snapshot.js';
+import type {
+  IPFamily,
+  Snapshot,
+  SnapshotDelta,
+  ServicePortPlan,
+  EndpointPlan,
+  TrafficVerdict,
+} from '../../core/model/snapshot.js';
 import { canonicalIP, normalizeCIDRs, validPort, validProtocol } from './addr.js';
 import {
   CHAINS,
@@ -49,7 +56,10 @@ interface EndpointMapEntries {
 }
 
 /** Calls `fn` for every unique (not shared) element of a contribution. */
-function forEachUniqueElement(c: Contribution, fn: (set: SetName, key: string, value: string | undefined) => void): void {
+function forEachUniqueElement(
+  c: Contribution,
+  fn: (set: SetName, key: string, value: string | undefined) => void,
+): void {
   const e = c.elements;
   for (let i = 0; i < e.length; i += 3) {
     const set = e[i] as SetName;
@@ -187,7 +197,10 @@ function proto(p: ServicePortPlan): string {
 }
 
 /** Valid endpoints in canonical spelling; the snapshot's own array when nothing needed fixing. */
-function endpointsOf(cfg: FamilyConfig, list: readonly EndpointPlan[] | undefined): { eps: readonly EndpointPlan[]; bad: number } {
+function endpointsOf(
+  cfg: FamilyConfig,
+  list: readonly EndpointPlan[] | undefined,
+): { eps: readonly EndpointPlan[]; bad: number } {
   const eps: EndpointPlan[] = [];
   let bad = 0;
   let rewritten = false;
@@ -212,8 +225,8 @@ function verdictElement(v: TrafficVerdict): string {
   return v === 'drop' ? 'drop' : `goto ${CHAINS.reject}`;
 }
 
-function affinityTimeout(p: ServicePortPlan): number | undefined {
-  const t = p.sessionAffinity?.timeoutSeconds;
+function affinityTimeout(p: ServicePortPlan | undefined): number | undefined {
+  const t = p?.sessionAffinity?.timeoutSeconds;
   if (t === undefined || typeof t !== 'number' || !Number.isFinite(t)) return undefined;
   return Math.min(Math.max(Math.floor(t), 1), 86400);
 }
@@ -232,8 +245,13 @@ function claimsOf(cfg: FamilyConfig, p: ServicePortPlan): string[] {
     }
   }
   if (cfg.nodePorts.enabled && validPort(p.nodePort)) out.push(`N:${pr} . ${p.nodePort}`);
+  if (out.length <= 1 || (out.length === 2 && out[0] !== out[1])) return out;
   return [...new Set(out)];
 }
+
+// Shared, never written: affinity() runs only when a timeout is set, i.e. with fresh Maps.
+const NO_AFFINITY_SETS = new Map<string, string>();
+const NO_AFFINITY_CHAINS = new Map<string, string[]>();
 
 function contribute(cfg: FamilyConfig, p: ServicePortPlan, wins: (claim: string) => boolean): Contribution {
   const elements: (string | undefined)[] = [];
@@ -242,23 +260,46 @@ function contribute(cfg: FamilyConfig, p: ServicePortPlan, wins: (claim: string)
   };
   const endpointMaps: EndpointMapEntries[] = [];
   const groups = new Set<string>();
-  const affinitySets = new Map<string, string>();
-  const affinityChains = new Map<string, string[]>();
+  const timeout = affinityTimeout(p);
+  // only Service ports with affinity own objects of their own (saves two Maps per port)
+  const affinitySets: Map<string, string> = timeout === undefined ? NO_AFFINITY_SETS : new Map();
+  const affinityChains: Map<string, string[]> = timeout === undefined ? NO_AFFINITY_CHAINS : new Map();
   let skipped = 0;
   if (!p || p.family !== cfg.family || !validProtocol(p.protocol)) {
     return { claims: [], elements, endpointMaps: [], groups: [], affinitySets, affinityChains, skipped: 1 };
   }
   const claims = claimsOf(cfg, p);
   const pr = proto(p);
-  const timeout = affinityTimeout(p);
+  // the lists are often the very same array (Cluster policies): validate each once
   const internal = endpointsOf(cfg, p.internalEndpoints);
-  const external = endpointsOf(cfg, p.externalEndpoints);
-  const shortCircuit = endpointsOf(cfg, p.shortCircuitEndpoints);
-  skipped += internal.bad + external.bad + shortCircuit.bad;
+  const external =
+    p.externalEndpoints === p.internalEndpoints ? internal : endpointsOf(cfg, p.externalEndpoints);
+  const shortCircuit =
+    p.shortCircuitEndpoints === p.internalEndpoints
+      ? internal
+      : p.shortCircuitEndpoints === p.externalEndpoints
+        ? external
+        : endpointsOf(cfg, p.shortCircuitEndpoints);
+  skipped +=
+    internal.bad +
+    (external !== internal ? external.bad : 0) +
+    (shortCircuit !== internal && shortCircuit !== external ? shortCircuit.bad : 0);
   const internalVerdict: TrafficVerdict =
-    p.internal === 'forward' ? (internal.eps.length > 0 ? 'forward' : 'reject') : p.internal === 'drop' ? 'drop' : 'reject';
+    p.internal === 'forward'
+      ? internal.eps.length > 0
+        ? 'forward'
+        : 'reject'
+      : p.internal === 'drop'
+        ? 'drop'
+        : 'reject';
   const externalVerdict: TrafficVerdict =
-    p.external === 'forward' ? (external.eps.length > 0 ? 'forward' : 'reject') : p.external === 'drop' ? 'drop' : 'reject';
+    p.external === 'forward'
+      ? external.eps.length > 0
+        ? 'forward'
+        : 'reject'
+      : p.external === 'drop'
+        ? 'drop'
+        : 'reject';
   const externalMasq = !p.externalPolicyLocal;
   const hairpin = new Set<string>();
   const usedKeys = new Set<string>();
@@ -279,7 +320,9 @@ function contribute(cfg: FamilyConfig, p: ServicePortPlan, wins: (claim: string)
       const rules: string[] = [];
       if (markFirst) rules.push(`jump ${CHAINS.markForMasquerade}`);
       for (const name of names) rules.push(`${cfg.p} saddr @${name} goto ${name}`);
-      rules.push(`numgen random mod ${names.length} vmap { ${names.map((n, i) => `${i} : goto ${n}`).join(', ')} }`);
+      rules.push(
+        `numgen random mod ${names.length} vmap { ${names.map((n, i) => `${i} : goto ${n}`).join(', ')} }`,
+      );
       affinityChains.set(dispatch, rules);
     }
     return dispatch;
@@ -322,7 +365,8 @@ function contribute(cfg: FamilyConfig, p: ServicePortPlan, wins: (claim: string)
       const key = `${clusterIP} . ${pr} . ${p.port}`;
       usedKeys.add(key);
       if (wins(`D:${key}`)) {
-        if (internalVerdict === 'forward') forward(SETS.serviceIPs, SETS.ipEndpoints, key, internal.eps, 'ip', 'int', false);
+        if (internalVerdict === 'forward')
+          forward(SETS.serviceIPs, SETS.ipEndpoints, key, internal.eps, 'ip', 'int', false);
         else el(SETS.noEndpointServices, key, verdictElement(internalVerdict));
       }
     } else if (p.clusterIP !== undefined && p.clusterIP !== '' && p.clusterIP !== 'None') {
@@ -343,7 +387,15 @@ function contribute(cfg: FamilyConfig, p: ServicePortPlan, wins: (claim: string)
       usedKeys.add(key);
       if (!wins(`D:${key}`)) continue;
       if (externalVerdict === 'forward') {
-        forward(SETS.serviceIPs, SETS.ipEndpoints, key, external.eps, externalMasq ? 'ipm' : 'ip', 'ext', externalMasq);
+        forward(
+          SETS.serviceIPs,
+          SETS.ipEndpoints,
+          key,
+          external.eps,
+          externalMasq ? 'ipm' : 'ip',
+          'ext',
+          externalMasq,
+        );
       } else {
         el(SETS.noEndpointServices, key, verdictElement(externalVerdict));
       }
@@ -362,7 +414,15 @@ function contribute(cfg: FamilyConfig, p: ServicePortPlan, wins: (claim: string)
     const key = `${pr} . ${p.nodePort}`;
     if (wins(`N:${key}`)) {
       if (externalVerdict === 'forward') {
-        forward(SETS.serviceNodePorts, SETS.nodePortEndpoints, key, external.eps, externalMasq ? 'npm' : 'np', 'ext', externalMasq);
+        forward(
+          SETS.serviceNodePorts,
+          SETS.nodePortEndpoints,
+          key,
+          external.eps,
+          externalMasq ? 'npm' : 'np',
+          'ext',
+          externalMasq,
+        );
       } else {
         el(SETS.noEndpointNodePorts, key, verdictElement(externalVerdict));
       }
@@ -409,7 +469,8 @@ class FamilyDraft {
       m = new Map();
       this.shared.set(set, m);
     }
-    m.set(key, this.refs(set, key) + by);
+    const v = m.get(key);
+    m.set(key, (v !== undefined ? v : this.baseRefs(set, key)) + by);
   }
 
   groupRefs(name: string): number {
@@ -490,7 +551,13 @@ class FamilyDraft {
 }
 
 function emptyFamilyState(): FamilyState {
-  return { contributions: new Map(), claims: new Map(), shared: new Map(), groups: new Map(), groupChains: new Set() };
+  return {
+    contributions: new Map(),
+    claims: new Map(),
+    shared: new Map(),
+    groups: new Map(),
+    groupChains: new Set(),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -534,9 +601,9 @@ function setDeclarations(cfg: FamilyConfig): string[] {
   const a = cfg.addrType;
   const p = cfg.p;
   const dest = `${a} . inet_proto . inet_service`;
-  // `th dport` in the data part trips nft 1.0.6 when a later transaction adds a rule using the
-  // map ("conflicting protocols specified: ip vs. th"); `tcp dport` gives the same inet_service type
-  const epValue = `${p} daddr . tcp dport`;
+  // (`th dport` here is why group chains are created by full syncs only: see FamilyState.groupChains;
+  // `tcp dport` would avoid that nft bug but makes nft add a `meta l4proto tcp` match to the rule)
+  const epValue = `${p} daddr . th dport`;
   const decl: string[] = [
     `set ${SETS.clusterIPs} { type ${a}; }`,
     `set ${SETS.clusterCIDRs} { type ${a}; flags interval; auto-merge;${
@@ -570,12 +637,18 @@ function fixedChains(cfg: FamilyConfig): [string, string | undefined, string[]][
   const np = nodePortCondition(cfg);
   const services: string[] = [];
   if (cfg.masqueradeAll) services.push(`${p} daddr @${SETS.clusterIPs} jump ${CHAINS.markForMasquerade}`);
-  else if (hasCIDR) services.push(`${p} saddr != @${SETS.clusterCIDRs} ${p} daddr @${SETS.clusterIPs} jump ${CHAINS.markForMasquerade}`);
+  else if (hasCIDR)
+    services.push(
+      `${p} saddr != @${SETS.clusterCIDRs} ${p} daddr @${SETS.clusterIPs} jump ${CHAINS.markForMasquerade}`,
+    );
   if (hasCIDR) services.push(`${p} saddr @${SETS.clusterCIDRs} ${dest} vmap @${SETS.shortCircuitIPs}`);
   services.push(`fib saddr type local ${dest} vmap @${SETS.shortCircuitIPs}`);
   services.push(`${dest} vmap @${SETS.serviceIPs}`);
   if (cfg.nodePorts.enabled) {
-    if (hasCIDR) services.push(`${np} ${p} saddr @${SETS.clusterCIDRs} meta l4proto . th dport vmap @${SETS.shortCircuitNodePorts}`);
+    if (hasCIDR)
+      services.push(
+        `${np} ${p} saddr @${SETS.clusterCIDRs} meta l4proto . th dport vmap @${SETS.shortCircuitNodePorts}`,
+      );
     services.push(`${np} fib saddr type local meta l4proto . th dport vmap @${SETS.shortCircuitNodePorts}`);
     services.push(`${np} meta l4proto . th dport vmap @${SETS.serviceNodePorts}`);
   }
@@ -606,9 +679,17 @@ function fixedChains(cfg: FamilyConfig): [string, string | undefined, string[]][
       cfg.nodePorts.enabled ? [`${np} meta l4proto . th dport vmap @${SETS.noEndpointNodePorts}`] : [],
     ],
     [CHAINS.clusterIPsCheck, undefined, [`${p} daddr @${SETS.clusterIPs} goto ${CHAINS.reject}`]],
-    [CHAINS.natPrerouting, 'type nat hook prerouting priority dstnat; policy accept;', [`jump ${CHAINS.services}`]],
+    [
+      CHAINS.natPrerouting,
+      'type nat hook prerouting priority dstnat; policy accept;',
+      [`jump ${CHAINS.services}`],
+    ],
     [CHAINS.natOutput, 'type nat hook output priority -100; policy accept;', [`jump ${CHAINS.services}`]],
-    [CHAINS.natPostrouting, 'type nat hook postrouting priority srcnat; policy accept;', [`jump ${CHAINS.masquerading}`]],
+    [
+      CHAINS.natPostrouting,
+      'type nat hook postrouting priority srcnat; policy accept;',
+      [`jump ${CHAINS.masquerading}`],
+    ],
     [
       CHAINS.filterPrerouting,
       'type filter hook prerouting priority dstnat - 10; policy accept;',
@@ -617,7 +698,10 @@ function fixedChains(cfg: FamilyConfig): [string, string | undefined, string[]][
     [
       CHAINS.filterInput,
       'type filter hook input priority -110; policy accept;',
-      [`ct state new jump ${CHAINS.nodePortEndpointsCheck}`, `ct state new jump ${CHAINS.serviceEndpointsCheck}`],
+      [
+        `ct state new jump ${CHAINS.nodePortEndpointsCheck}`,
+        `ct state new jump ${CHAINS.serviceEndpointsCheck}`,
+      ],
     ],
     [
       CHAINS.filterForward,
@@ -696,7 +780,11 @@ function applyTouched(
   base: FamilyState,
   touched: Iterable<string>,
   direct: boolean,
-): { draft: FamilyDraft; changes: Map<string, { before?: Contribution; after?: Contribution }>; skipped: number } {
+): {
+  draft: FamilyDraft;
+  changes: Map<string, { before?: Contribution; after?: Contribution }>;
+  skipped: number;
+} {
   const draft = new FamilyDraft(base, direct);
   const planOf = (id: string): ServicePortPlan | undefined => {
     const p = snapshot.servicePorts.get(id);
@@ -730,7 +818,13 @@ function applyTouched(
 }
 
 function renderFullFamily(cfg: FamilyConfig, snapshot: Snapshot, perStatement: number): FamilyResult {
-  const { draft, changes, skipped } = applyTouched(cfg, snapshot, emptyFamilyState(), idsOfFamily(snapshot, cfg.family), true);
+  const { draft, changes, skipped } = applyTouched(
+    cfg,
+    snapshot,
+    emptyFamilyState(),
+    idsOfFamily(snapshot, cfg.family),
+    true,
+  );
   const state = draft.commit();
   const lines: string[] = [`add table ${cfg.table}`, `delete table ${cfg.table}`];
   const blocks: string[] = setDeclarations(cfg).map((d) => `\t${d}`);
@@ -761,17 +855,31 @@ function renderFullFamily(cfg: FamilyConfig, snapshot: Snapshot, perStatement: n
   blocks.push(...fixed.slice(2).map(([n, h, r]) => chainBlock(n, h, r)));
   chains += fixed.length;
   lines.push(`table ${cfg.table} {\n${blocks.join('\n')}\n}`);
-  const bySet = new Map<SetName, string[]>(SET_ORDER.map((set) => [set, []]));
-  for (const { after } of changes.values()) {
-    if (after) forEachUniqueElement(after, (set, key, value) => bySet.get(set)!.push(elementText(key, value)));
-  }
-  for (const set of SHARED_SETS) bySet.set(set, [...(state.shared.get(set)?.keys() ?? [])].map((k) => sharedText(set, k)));
+  // element statements are built chunk by chunk (no list of every element text at 10k Services)
+  const statements = new Map<SetName, string[]>(SET_ORDER.map((set) => [set, []]));
+  const pending = new Map<SetName, string[]>(SET_ORDER.map((set) => [set, []]));
   let added = 0;
-  for (const [set, items] of bySet) {
-    if (items.length === 0) bySet.delete(set);
-    added += items.length;
+  const flush = (set: SetName): void => {
+    const items = pending.get(set)!;
+    if (items.length === 0) return;
+    statements.get(set)!.push(`add element ${cfg.table} ${set} { ${items.join(', ')} }`);
+    items.length = 0;
+  };
+  const emit = (set: SetName, text: string): void => {
+    const items = pending.get(set)!;
+    items.push(text);
+    added++;
+    if (items.length >= perStatement) flush(set);
+  };
+  for (const { after } of changes.values()) {
+    if (after) forEachUniqueElement(after, (set, key, value) => emit(set, elementText(key, value)));
   }
-  lines.push(...elementStatements('add', cfg.table, bySet, perStatement));
+  for (const set of SHARED_SETS)
+    for (const k of state.shared.get(set)?.keys() ?? []) emit(set, sharedText(set, k));
+  for (const set of SET_ORDER) {
+    flush(set);
+    lines.push(...statements.get(set)!);
+  }
   return {
     lines,
     commit: () => state,
@@ -808,7 +916,8 @@ function renderIncrementalFamily(
     const newSets = after?.affinitySets ?? new Map<string, string>();
     const oldChains = before?.affinityChains ?? new Map<string, readonly string[]>();
     const newChains = after?.affinityChains ?? new Map<string, readonly string[]>();
-    for (const [name, body] of newSets) if (oldSets.get(name) !== body) lines.push(`add set ${t} ${name} { ${body} }`);
+    for (const [name, body] of newSets)
+      if (oldSets.get(name) !== body) lines.push(`add set ${t} ${name} { ${body} }`);
     for (const [name, rules] of newChains) {
       const old = oldChains.get(name);
       if (old && old.join('\n') === rules.join('\n')) continue;
@@ -929,7 +1038,8 @@ export function planSync(
     }
     // families not programmed any more: remove leftovers (ours only)
     for (const f of ['IPv4', 'IPv6'] as const) {
-      if (!configs.some((c) => c.family === f)) lines.push(`add table ${tableRef(f)}`, `delete table ${tableRef(f)}`);
+      if (!configs.some((c) => c.family === f))
+        lines.push(`add table ${tableRef(f)}`, `delete table ${tableRef(f)}`);
     }
   }
   for (const r of results) lines.push(...r.lines);
@@ -966,5 +1076,7 @@ export function render(
 
 /** The script that removes everything this backend ever created. */
 export function renderCleanup(): string {
-  return (['IPv4', 'IPv6'] as const).map((f) => `add table ${tableRef(f)}\ndelete table ${tableRef(f)}\n`).join('');
+  return (['IPv4', 'IPv6'] as const)
+    .map((f) => `add table ${tableRef(f)}\ndelete table ${tableRef(f)}\n`)
+    .join('');
 }

@@ -584,9 +584,9 @@ export const FLAGS: readonly FlagSpec[] = [
     kind: 'string',
     metavar: 'yaml|json',
     defaultText: 'yaml',
-    help: 'plan: output format.',
+    help: 'plan: output format; trace: json, or text (the default).',
     group: 'plan',
-    commands: ['plan'],
+    commands: ['plan', 'trace'],
     set: (f, v) => {
       const s = str(v).trim().toLowerCase();
       if (s !== 'yaml' && s !== 'json') reason('must be yaml or json');

@@ -54,6 +54,7 @@ const H_ELIG_PTR = 12;
 const H_ELIG_MASK = 13;
 const H_CLUSTER_CIDR = 14; // [off, cnt] for IPv4, then [off, cnt] for IPv6
 const H_NODE_PORT_ADDR = 18; // [all, off, cnt] for IPv4, then IPv6
+const H_PURGE = 24; // 0: no eligible (service port, endpoint) pair left since the last load
 
 // ---- service-port record: 16 u32 ----
 const SP_STRIDE: usize = 64;
@@ -81,7 +82,7 @@ const AFF_STRIDE: usize = 32;
 const FLOW_STRIDE: usize = 64;
 // ---- node-port direct table: [family 1..2][protocol TCP/UDP/SCTP][port] -> spIndex + 1 ----
 const NODE_PORT_BYTES: usize = 2 * 3 * 65536 * 4;
-const EVICT_SAMPLE: u32 = 32;
+const EVICT_SAMPLE: u32 = 8;
 
 // ---- state ----
 let affPtr: usize = 0;
@@ -629,8 +630,10 @@ export function loadTable(header: usize): u32 {
   }
 
   purgedAffinity = 0;
+  purgedFlows = 0;
+  if (hw(H_PURGE) == 0) return nSp;
   let i: u32 = 0;
-  while (i <= affMask) {
+  while (i <= affMask && affCount != 0) {
     const s = affSlot(i);
     if (load<u32>(s) != 0 && !eligHas(load<u32>(s), load<u32>(s, 20))) {
       affDelete(i);
@@ -639,9 +642,8 @@ export function loadTable(header: usize): u32 {
     }
     i++;
   }
-  purgedFlows = 0;
   i = 0;
-  while (i <= flowMask) {
+  while (i <= flowMask && flowCount != 0) {
     const s = flowSlot(i);
     if (load<u32>(s) != 0 && !eligHas(load<u32>(s, 44), load<u32>(s, 40))) {
       flowDelete(i);

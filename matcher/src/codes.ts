@@ -50,7 +50,14 @@ export type SelectionReason = 'plan' | 'source-range' | 'affinity' | 'flow' | 'r
 
 const KINDS: readonly FrontendKind[] = ['cluster-ip', 'external-ip', 'load-balancer', 'node-port'];
 const PATHS: readonly (TrafficPath | undefined)[] = [undefined, 'internal', 'external', 'short-circuit'];
-const REASONS: readonly (SelectionReason | undefined)[] = [undefined, 'plan', 'source-range', 'affinity', 'flow', 'random'];
+const REASONS: readonly (SelectionReason | undefined)[] = [
+  undefined,
+  'plan',
+  'source-range',
+  'affinity',
+  'flow',
+  'random',
+];
 
 export interface DecodedDetail {
   readonly path?: TrafficPath;

@@ -12,12 +12,14 @@ export class IdRegistry<V> {
   private readonly keys: (string | undefined)[] = [undefined];
   private readonly free: number[] = [];
   private pending: number[] = [];
-  private readonly seen = new Set<number>();
+  /** The load in which each id was last acquired or touched. */
+  private readonly stamp: number[] = [0];
+  private generation = 0;
 
   begin(): void {
     for (const id of this.pending) this.free.push(id);
     this.pending = [];
-    this.seen.clear();
+    this.generation++;
   }
 
   /** The id of `key` (new or existing), now holding `value`. */
@@ -29,18 +31,18 @@ export class IdRegistry<V> {
       this.keys[id] = key;
     }
     this.values[id] = value;
-    this.seen.add(id);
+    this.stamp[id] = this.generation;
     return id;
   }
 
   /** Keep an id acquired in the previous load (same key, same value) without looking it up. */
   touch(id: number): void {
-    this.seen.add(id);
+    this.stamp[id] = this.generation;
   }
 
   end(): void {
     for (const [key, id] of this.byKey) {
-      if (this.seen.has(id)) continue;
+      if (this.stamp[id] === this.generation) continue;
       this.byKey.delete(key);
       this.values[id] = undefined;
       this.keys[id] = undefined;

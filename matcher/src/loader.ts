@@ -34,25 +34,65 @@ export interface MatcherExports {
   readonly memory: WasmMemory;
   heapBase(): number;
   init(
-    aff: number, affCapacity: number, affLimit: number,
-    flows: number, flowCapacity: number, flowLimit: number,
-    nodePorts: number, seed: number,
+    aff: number,
+    affCapacity: number,
+    affLimit: number,
+    flows: number,
+    flowCapacity: number,
+    flowLimit: number,
+    nodePorts: number,
+    seed: number,
   ): void;
   reseed(seed: number): void;
   setFlowTimeouts(tcpMs: number, udpMs: number, sctpMs: number): void;
   affinityGet(sp: number, c0: number, c1: number, c2: number, c3: number, now: number): number;
   affinityCount(): number;
   flowGet(
-    fam: number, proto: number, c0: number, c1: number, c2: number, c3: number, cport: number,
-    d0: number, d1: number, d2: number, d3: number, dport: number, now: number, touch: number,
+    fam: number,
+    proto: number,
+    c0: number,
+    c1: number,
+    c2: number,
+    c3: number,
+    cport: number,
+    d0: number,
+    d1: number,
+    d2: number,
+    d3: number,
+    dport: number,
+    now: number,
+    touch: number,
   ): number;
   flowSet(
-    fam: number, proto: number, c0: number, c1: number, c2: number, c3: number, cport: number,
-    d0: number, d1: number, d2: number, d3: number, dport: number, ep: number, sp: number, now: number,
+    fam: number,
+    proto: number,
+    c0: number,
+    c1: number,
+    c2: number,
+    c3: number,
+    cport: number,
+    d0: number,
+    d1: number,
+    d2: number,
+    d3: number,
+    dport: number,
+    ep: number,
+    sp: number,
+    now: number,
   ): number;
   flowDel(
-    fam: number, proto: number, c0: number, c1: number, c2: number, c3: number, cport: number,
-    d0: number, d1: number, d2: number, d3: number, dport: number,
+    fam: number,
+    proto: number,
+    c0: number,
+    c1: number,
+    c2: number,
+    c3: number,
+    cport: number,
+    d0: number,
+    d1: number,
+    d2: number,
+    d3: number,
+    dport: number,
   ): number;
   flowCountNow(): number;
   sweep(now: number): number;
@@ -60,8 +100,20 @@ export interface MatcherExports {
   lastPurgedAffinity(): number;
   lastPurgedFlows(): number;
   select(
-    fam: number, d0: number, d1: number, d2: number, d3: number, proto: number, port: number,
-    c0: number, c1: number, c2: number, c3: number, cport: number, now: number, flags: number,
+    fam: number,
+    d0: number,
+    d1: number,
+    d2: number,
+    d3: number,
+    proto: number,
+    port: number,
+    c0: number,
+    c1: number,
+    c2: number,
+    c3: number,
+    cport: number,
+    now: number,
+    flags: number,
   ): number;
   selectBatch(queries: number, results: number, servicePorts: number, n: number, now: number): void;
   lastServicePort(): number;
@@ -69,9 +121,25 @@ export interface MatcherExports {
 }
 
 const EXPORT_NAMES: readonly (keyof MatcherExports)[] = [
-  'memory', 'heapBase', 'init', 'reseed', 'setFlowTimeouts', 'affinityGet', 'affinityCount', 'flowGet', 'flowSet',
-  'flowDel', 'flowCountNow', 'sweep', 'loadTable', 'lastPurgedAffinity', 'lastPurgedFlows', 'select', 'selectBatch',
-  'lastServicePort', 'lastDetail',
+  'memory',
+  'heapBase',
+  'init',
+  'reseed',
+  'setFlowTimeouts',
+  'affinityGet',
+  'affinityCount',
+  'flowGet',
+  'flowSet',
+  'flowDel',
+  'flowCountNow',
+  'sweep',
+  'loadTable',
+  'lastPurgedAffinity',
+  'lastPurgedFlows',
+  'select',
+  'selectBatch',
+  'lastServicePort',
+  'lastDetail',
 ];
 
 /** The module called `abort` (an AssemblyScript `throw` or a failed check): its message and where. */
@@ -121,7 +189,12 @@ function imports(memoryRef: { memory?: WasmMemory }): WasmImports {
   return {
     env: {
       abort(msg: number, file: number, line: number, column: number): never {
-        throw new MatcherAbortError(readString(memoryRef.memory, msg), readString(memoryRef.memory, file), line, column);
+        throw new MatcherAbortError(
+          readString(memoryRef.memory, msg),
+          readString(memoryRef.memory, file),
+          line,
+          column,
+        );
       },
     },
   };
@@ -142,7 +215,9 @@ export function instantiateMatcherSync(bytes: Uint8Array): MatcherExports {
     const module = new (wasmApi().Module)(bytes);
     instance = new (wasmApi().Instance)(module, imports(ref));
   } catch (err) {
-    throw new MatcherLoadError(`cannot instantiate the matcher module: ${(err as Error).message}`, { cause: err });
+    throw new MatcherLoadError(`cannot instantiate the matcher module: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   const ex = checkExports(instance);
   ref.memory = ex.memory;
@@ -157,7 +232,9 @@ export async function instantiateMatcher(bytes: Uint8Array): Promise<MatcherExpo
     const result = await wasmApi().instantiate(bytes, imports(ref));
     instance = result.instance;
   } catch (err) {
-    throw new MatcherLoadError(`cannot instantiate the matcher module: ${(err as Error).message}`, { cause: err });
+    throw new MatcherLoadError(`cannot instantiate the matcher module: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   const ex = checkExports(instance);
   ref.memory = ex.memory;
@@ -173,7 +250,9 @@ async function readFirst(paths: readonly string[]): Promise<Uint8Array> {
       errors.push(`${p}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
   }
-  throw new MatcherLoadError(`cannot read the matcher module (run \`npm run build:wasm\`): ${errors.join('; ')}`);
+  throw new MatcherLoadError(
+    `cannot read the matcher module (run \`npm run build:wasm\`): ${errors.join('; ')}`,
+  );
 }
 
 function readFirstSync(paths: readonly string[]): Uint8Array {
@@ -185,7 +264,9 @@ function readFirstSync(paths: readonly string[]): Uint8Array {
       errors.push(`${p}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
   }
-  throw new MatcherLoadError(`cannot read the matcher module (run \`npm run build:wasm\`): ${errors.join('; ')}`);
+  throw new MatcherLoadError(
+    `cannot read the matcher module (run \`npm run build:wasm\`): ${errors.join('; ')}`,
+  );
 }
 
 /** Read, compile and instantiate the module from `path` (default: matcher/build/matcher.wasm). */
@@ -199,7 +280,9 @@ export function loadMatcherModuleSync(path?: string): MatcherExports {
 }
 
 /** Load the module and wrap it: the WebAssembly matcher, ready for `load(snapshot)`. */
-export async function loadMatcher(options: MatcherOptions & { readonly wasmPath?: string } = {}): Promise<WasmMatcher> {
+export async function loadMatcher(
+  options: MatcherOptions & { readonly wasmPath?: string } = {},
+): Promise<WasmMatcher> {
   return new WasmMatcher(await loadMatcherModule(options.wasmPath), options);
 }
 

@@ -5,7 +5,13 @@
  * Numbers cross the boundary, nothing else: addresses are a family (1 = IPv4, 2 = IPv6) and
  * four u32 words (see ip.ts), protocols their IANA numbers, times milliseconds.
  */
-import type { EndpointPlan, IPFamily, Protocol, ServicePortPlan, Snapshot } from '../../core/model/snapshot.js';
+import type {
+  EndpointPlan,
+  IPFamily,
+  Protocol,
+  ServicePortPlan,
+  Snapshot,
+} from '../../core/model/snapshot.js';
 import {
   DEFAULT_SEED,
   DROP,
@@ -154,8 +160,14 @@ export interface SelectBatch {
   /** The service port id each query matched (0: none) after `run`. */
   servicePorts(): Uint32Array;
   set(
-    i: number, family: number, dst: ArrayLike<number>, protocol: number, port: number,
-    client: ArrayLike<number>, clientPort: number, flags: number,
+    i: number,
+    family: number,
+    dst: ArrayLike<number>,
+    protocol: number,
+    port: number,
+    client: ArrayLike<number>,
+    clientPort: number,
+    flags: number,
   ): void;
   /** Select for queries 0..n-1; returns results(). */
   run(n: number, nowMs: number): Int32Array;
@@ -169,8 +181,20 @@ export interface Matcher {
   select(query: SelectQuery): Selection;
   /** The hot path: numbers in, an endpoint id (>= 1), NO_MATCH, NO_ENDPOINTS or DROP out. */
   selectRaw(
-    family: number, d0: number, d1: number, d2: number, d3: number, protocol: number, port: number,
-    c0: number, c1: number, c2: number, c3: number, clientPort: number, nowMs: number, flags: number,
+    family: number,
+    d0: number,
+    d1: number,
+    d2: number,
+    d3: number,
+    protocol: number,
+    port: number,
+    c0: number,
+    c1: number,
+    c2: number,
+    c3: number,
+    clientPort: number,
+    nowMs: number,
+    flags: number,
   ): number;
   /** The service port id (>= 1) the last selection matched, 0 when none. */
   lastServicePortId(): number;
@@ -182,9 +206,17 @@ export interface Matcher {
   servicePortId(planId: string): number | undefined;
   /** The endpoint a client is stuck to on a Service port (expired entries are removed), if any. */
   affinityLookup(planId: string, client: string, nowMs: number): EndpointRef | undefined;
-  affinityLookupRaw(servicePortId: number, c0: number, c1: number, c2: number, c3: number, nowMs: number): number;
+  affinityLookupRaw(
+    servicePortId: number,
+    c0: number,
+    c1: number,
+    c2: number,
+    c3: number,
+    nowMs: number,
+  ): number;
   /** The flow's endpoint id, or NO_MATCH. `touch` restarts its idle timer. */
   flowLookup(flow: FlowKey, nowMs: number, touch?: boolean): number;
+  /** Remember a flow's endpoint; refused (false) unless the endpoint is eligible on a path of the plan. */
   flowInsert(flow: FlowKey, endpointId: number, planId: string, nowMs: number): boolean;
   flowTouch(flow: FlowKey, nowMs: number): boolean;
   flowRemove(flow: FlowKey): boolean;
@@ -242,21 +274,26 @@ export abstract class MatcherBase implements Matcher {
 
   /** The previous load's plans: an unchanged plan (same object) keeps its ids without lookups. */
   private previous = new Map<ServicePortPlan, AssignedPlan>();
+  private previousById = new Map<string, AssignedPlan>();
 
   load(snapshot: Snapshot): LoadResult {
     this.servicePortIds.begin();
     this.endpointIds.begin();
     const plans: AssignedPlan[] = [];
     const current = new Map<ServicePortPlan, AssignedPlan>();
+    const currentById = new Map<string, AssignedPlan>();
+    // whether some (service port, endpoint) pair eligible before is not any more
+    let shrinks = false;
     for (const plan of snapshot.servicePorts.values()) {
       const known = this.previous.get(plan);
       if (known !== undefined) {
         this.servicePortIds.touch(known.spId);
-        for (const list of [known.internal, known.external, known.shortCircuit]) {
-          for (const id of list) this.endpointIds.touch(id);
-        }
+        for (const id of known.internal) this.endpointIds.touch(id);
+        for (const id of known.external) this.endpointIds.touch(id);
+        for (const id of known.shortCircuit) this.endpointIds.touch(id);
         plans.push(known);
         current.set(plan, known);
+        currentById.set(plan.id, known);
         continue;
       }
       const seen = new Map<EndpointPlan, number>();
@@ -284,24 +321,73 @@ export abstract class MatcherBase implements Matcher {
       };
       plans.push(assigned);
       current.set(plan, assigned);
+      currentById.set(plan.id, assigned);
+      const before = this.previousById.get(plan.id);
+      if (!shrinks && before !== undefined) {
+        const now = new Set([...assigned.internal, ...assigned.external, ...assigned.shortCircuit]);
+        shrinks = [before.internal, before.external, before.shortCircuit].some((l) =>
+          l.some((id) => !now.has(id)),
+        );
+      }
+    }
+    if (!shrinks) {
+      for (const id of this.previousById.keys()) {
+        if (!currentById.has(id)) {
+          shrinks = true;
+          break;
+        }
+      }
     }
     this.servicePortIds.end();
     this.endpointIds.end();
     this.previous = current;
-    return this.loadAssigned(snapshot, plans);
+    this.previousById = currentById;
+    return this.loadAssigned(snapshot, plans, shrinks);
   }
 
-  protected abstract loadAssigned(snapshot: Snapshot, plans: readonly AssignedPlan[]): LoadResult;
+  /**
+   * Take the plans with their ids. `shrinks` is false when no (service port, endpoint) pair that
+   * was eligible in the previous load has left, so no affinity or flow entry can need purging.
+   */
+  protected abstract loadAssigned(
+    snapshot: Snapshot,
+    plans: readonly AssignedPlan[],
+    shrinks: boolean,
+  ): LoadResult;
 
   abstract selectRaw(
-    family: number, d0: number, d1: number, d2: number, d3: number, protocol: number, port: number,
-    c0: number, c1: number, c2: number, c3: number, clientPort: number, nowMs: number, flags: number,
+    family: number,
+    d0: number,
+    d1: number,
+    d2: number,
+    d3: number,
+    protocol: number,
+    port: number,
+    c0: number,
+    c1: number,
+    c2: number,
+    c3: number,
+    clientPort: number,
+    nowMs: number,
+    flags: number,
   ): number;
   abstract lastServicePortId(): number;
   abstract lastDetail(): number;
-  abstract affinityLookupRaw(servicePortId: number, c0: number, c1: number, c2: number, c3: number, nowMs: number): number;
+  abstract affinityLookupRaw(
+    servicePortId: number,
+    c0: number,
+    c1: number,
+    c2: number,
+    c3: number,
+    nowMs: number,
+  ): number;
   protected abstract flowGetRaw(f: RawFlow, nowMs: number, touch: boolean): number;
-  protected abstract flowSetRaw(f: RawFlow, endpointId: number, servicePortId: number, nowMs: number): boolean;
+  protected abstract flowSetRaw(
+    f: RawFlow,
+    endpointId: number,
+    servicePortId: number,
+    nowMs: number,
+  ): boolean;
   protected abstract flowDelRaw(f: RawFlow): boolean;
   protected abstract affinityCount(): number;
   protected abstract flowCount(): number;
@@ -318,8 +404,20 @@ export abstract class MatcherBase implements Matcher {
     const flags =
       (q.fromNode ? FLAG_FROM_NODE : 0) | (q.fromPod ? FLAG_FROM_POD : 0) | (q.trackFlow ? FLAG_FLOW : 0);
     const code = this.selectRaw(
-      d.family, d.words[0], d.words[1], d.words[2], d.words[3], proto, q.port,
-      c.words[0], c.words[1], c.words[2], c.words[3], q.clientPort ?? 0, q.nowMs, flags,
+      d.family,
+      d.words[0],
+      d.words[1],
+      d.words[2],
+      d.words[3],
+      proto,
+      q.port,
+      c.words[0],
+      c.words[1],
+      c.words[2],
+      c.words[3],
+      q.clientPort ?? 0,
+      q.nowMs,
+      flags,
     );
     const detail = decodeDetail(this.lastDetail());
     const spId = this.lastServicePortId();
@@ -333,7 +431,12 @@ export abstract class MatcherBase implements Matcher {
     };
     if (code >= 1) {
       const endpoint = this.endpointIds.get(code);
-      return { verdict: 'forward', endpointId: code, ...(endpoint !== undefined ? { endpoint } : {}), ...common };
+      return {
+        verdict: 'forward',
+        endpointId: code,
+        ...(endpoint !== undefined ? { endpoint } : {}),
+        ...common,
+      };
     }
     if (code === NO_ENDPOINTS) return { verdict: 'reject', ...common };
     if (code === DROP) return { verdict: 'drop', ...common };
@@ -370,8 +473,13 @@ export abstract class MatcherBase implements Matcher {
   flowInsert(flow: FlowKey, endpointId: number, planId: string, nowMs: number): boolean {
     const f = rawFlow(flow);
     const sp = this.servicePortIds.idOf(planId);
-    if (f === undefined || sp === undefined || this.endpointIds.get(endpointId) === undefined) return false;
-    return this.flowSetRaw(f, endpointId, sp, nowMs);
+    const assigned = this.previousById.get(planId);
+    if (f === undefined || sp === undefined || assigned === undefined) return false;
+    // only an endpoint the plan allows on one of its paths (a retry may pick another one of them)
+    const eligible = [assigned.internal, assigned.external, assigned.shortCircuit].some((l) =>
+      l.includes(endpointId),
+    );
+    return eligible ? this.flowSetRaw(f, endpointId, sp, nowMs) : false;
   }
 
   flowTouch(flow: FlowKey, nowMs: number): boolean {
@@ -461,7 +569,7 @@ export class WasmMatcher extends MatcherBase {
     }
   }
 
-  protected loadAssigned(snapshot: Snapshot, plans: readonly AssignedPlan[]): LoadResult {
+  protected loadAssigned(snapshot: Snapshot, plans: readonly AssignedPlan[], shrinks: boolean): LoadResult {
     const t = compileTable(snapshot, plans);
     const hdrPtr = this.tableBase;
     let at = hdrPtr + HEADER_WORDS * 4;
@@ -504,6 +612,7 @@ export class WasmMatcher extends MatcherBase {
     u[h + H.ELIG_MASK] = eligSlots - 1;
     t.clusterCidrs.forEach((v, i) => (u[h + H.CLUSTER_CIDR + i] = v));
     t.nodePortAddresses.forEach((v, i) => (u[h + H.NODE_PORT_ADDR + i] = v));
+    u[h + H.PURGE] = shrinks ? 1 : 0;
     this.ex.loadTable(hdrPtr);
     return {
       servicePorts: t.servicePortCount,
@@ -516,8 +625,20 @@ export class WasmMatcher extends MatcherBase {
   }
 
   selectRaw(
-    family: number, d0: number, d1: number, d2: number, d3: number, protocol: number, port: number,
-    c0: number, c1: number, c2: number, c3: number, clientPort: number, nowMs: number, flags: number,
+    family: number,
+    d0: number,
+    d1: number,
+    d2: number,
+    d3: number,
+    protocol: number,
+    port: number,
+    c0: number,
+    c1: number,
+    c2: number,
+    c3: number,
+    clientPort: number,
+    nowMs: number,
+    flags: number,
   ): number {
     return this.ex.select(family, d0, d1, d2, d3, protocol, port, c0, c1, c2, c3, clientPort, nowMs, flags);
   }
@@ -530,7 +651,14 @@ export class WasmMatcher extends MatcherBase {
     return this.ex.lastDetail();
   }
 
-  affinityLookupRaw(servicePortId: number, c0: number, c1: number, c2: number, c3: number, nowMs: number): number {
+  affinityLookupRaw(
+    servicePortId: number,
+    c0: number,
+    c1: number,
+    c2: number,
+    c3: number,
+    nowMs: number,
+  ): number {
     return this.ex.affinityGet(servicePortId, c0, c1, c2, c3, nowMs);
   }
 
@@ -539,7 +667,19 @@ export class WasmMatcher extends MatcherBase {
   }
 
   protected flowSetRaw(f: RawFlow, endpointId: number, servicePortId: number, nowMs: number): boolean {
-    return this.ex.flowSet(f.family, f.protocol, ...f.c, f.clientPort, ...f.d, f.port, endpointId, servicePortId, nowMs) !== 0;
+    return (
+      this.ex.flowSet(
+        f.family,
+        f.protocol,
+        ...f.c,
+        f.clientPort,
+        ...f.d,
+        f.port,
+        endpointId,
+        servicePortId,
+        nowMs,
+      ) !== 0
+    );
   }
 
   protected flowDelRaw(f: RawFlow): boolean {
@@ -609,8 +749,15 @@ export class WasmMatcher extends MatcherBase {
 }
 
 export function writeQuery(
-  q: Uint32Array, i: number, family: number, dst: ArrayLike<number>, protocol: number, port: number,
-  client: ArrayLike<number>, clientPort: number, flags: number,
+  q: Uint32Array,
+  i: number,
+  family: number,
+  dst: ArrayLike<number>,
+  protocol: number,
+  port: number,
+  client: ArrayLike<number>,
+  clientPort: number,
+  flags: number,
 ): void {
   const b = i * QUERY_WORDS;
   q[b + Q.FAMILY] = family;

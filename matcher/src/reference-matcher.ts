@@ -173,7 +173,8 @@ export class ReferenceMatcher extends MatcherBase {
     this.batch = this.makeBatch();
   }
 
-  protected loadAssigned(snapshot: Snapshot, plans: readonly AssignedPlan[]): LoadResult {
+  /** Always checks every entry (`shrinks` is only an optimisation hint, ignored here on purpose). */
+  protected loadAssigned(snapshot: Snapshot, plans: readonly AssignedPlan[], _shrinks: boolean): LoadResult {
     let skipped = 0;
     const cidrsOf = (texts: readonly string[], family: number): CIDRWords[] => {
       const out: CIDRWords[] = [];
@@ -184,7 +185,10 @@ export class ReferenceMatcher extends MatcherBase {
       }
       return out;
     };
-    const clusterCidrs = { 1: cidrsOf(snapshot.clusterCIDRs.IPv4, 1), 2: cidrsOf(snapshot.clusterCIDRs.IPv6, 2) };
+    const clusterCidrs = {
+      1: cidrsOf(snapshot.clusterCIDRs.IPv4, 1),
+      2: cidrsOf(snapshot.clusterCIDRs.IPv6, 2),
+    };
     const v4 = snapshot.nodePortAddresses.IPv4;
     const v6 = snapshot.nodePortAddresses.IPv6;
     const nodePortAll = { 1: v4.kind === 'all', 2: v6.kind === 'all' };
@@ -192,7 +196,9 @@ export class ReferenceMatcher extends MatcherBase {
       1: v4.kind === 'cidrs' ? cidrsOf(v4.cidrs, 1) : [],
       2: v6.kind === 'cidrs' ? cidrsOf(v6.cidrs, 2) : [],
     };
-    const nodeIPs = [...snapshot.nodeIPs.IPv4, ...snapshot.nodeIPs.IPv6].map(parseIP).filter((a) => a !== undefined);
+    const nodeIPs = [...snapshot.nodeIPs.IPv4, ...snapshot.nodeIPs.IPv6]
+      .map(parseIP)
+      .filter((a) => a !== undefined);
 
     const frontends = new Map<string, RefFrontend>();
     const nodePorts = new Map<string, RefServicePort>();
@@ -274,8 +280,20 @@ export class ReferenceMatcher extends MatcherBase {
   }
 
   selectRaw(
-    family: number, d0: number, d1: number, d2: number, d3: number, protocol: number, port: number,
-    c0: number, c1: number, c2: number, c3: number, clientPort: number, nowMs: number, flags: number,
+    family: number,
+    d0: number,
+    d1: number,
+    d2: number,
+    d3: number,
+    protocol: number,
+    port: number,
+    c0: number,
+    c1: number,
+    c2: number,
+    c3: number,
+    clientPort: number,
+    nowMs: number,
+    flags: number,
   ): number {
     this.lastSp = 0;
     this.lastBits = 0;
@@ -296,7 +314,8 @@ export class ReferenceMatcher extends MatcherBase {
     if (front === undefined) {
       const sp = this.nodePorts.get(`${family}/${protocol}/${dport}`);
       if (sp === undefined) return NO_MATCH;
-      const listening = this.nodePortAll[family] || this.nodePortCidrs[family]!.some((r) => cidrContains(r, family, ...d));
+      const listening =
+        this.nodePortAll[family] || this.nodePortCidrs[family]!.some((r) => cidrContains(r, family, ...d));
       if (!listening) return NO_MATCH;
       front = { sp, kind: KIND_NODE_PORT };
     }
@@ -320,7 +339,8 @@ export class ReferenceMatcher extends MatcherBase {
       }
       const local =
         sp.shortCircuit.length > 0 &&
-        ((flags & (FLAG_FROM_NODE | FLAG_FROM_POD)) !== 0 || this.clusterCidrs[family]!.some((r) => cidrContains(r, family, ...c)));
+        ((flags & (FLAG_FROM_NODE | FLAG_FROM_POD)) !== 0 ||
+          this.clusterCidrs[family]!.some((r) => cidrContains(r, family, ...c)));
       if (local) {
         verdict = 'forward';
         endpoints = sp.shortCircuit;
@@ -363,7 +383,14 @@ export class ReferenceMatcher extends MatcherBase {
     return this.lastBits;
   }
 
-  affinityLookupRaw(servicePortId: number, c0: number, c1: number, c2: number, c3: number, nowMs: number): number {
+  affinityLookupRaw(
+    servicePortId: number,
+    c0: number,
+    c1: number,
+    c2: number,
+    c3: number,
+    nowMs: number,
+  ): number {
     const e = this.affinity.get(`${servicePortId}/${addrKey(c0, c1, c2, c3)}`, nowMs);
     return e === undefined ? -1 : e.ep;
   }
@@ -382,7 +409,13 @@ export class ReferenceMatcher extends MatcherBase {
   }
 
   protected flowSetRaw(f: RawFlow, endpointId: number, servicePortId: number, nowMs: number): boolean {
-    return this.flows.put(this.flowKey(f), endpointId, servicePortId, nowMs + this.flowTimeout(f.protocol), nowMs);
+    return this.flows.put(
+      this.flowKey(f),
+      endpointId,
+      servicePortId,
+      nowMs + this.flowTimeout(f.protocol),
+      nowMs,
+    );
   }
 
   protected flowDelRaw(f: RawFlow): boolean {
@@ -424,10 +457,20 @@ export class ReferenceMatcher extends MatcherBase {
         for (let i = 0; i < n; i++) {
           const b = i * QUERY_WORDS;
           results[i] = this.selectRaw(
-            queries[b + Q.FAMILY]!, queries[b + Q.DST]!, queries[b + Q.DST + 1]!, queries[b + Q.DST + 2]!, queries[b + Q.DST + 3]!,
-            queries[b + Q.PROTOCOL]!, queries[b + Q.PORT]!,
-            queries[b + Q.CLIENT]!, queries[b + Q.CLIENT + 1]!, queries[b + Q.CLIENT + 2]!, queries[b + Q.CLIENT + 3]!,
-            queries[b + Q.CLIENT_PORT]!, nowMs, queries[b + Q.FLAGS]!,
+            queries[b + Q.FAMILY]!,
+            queries[b + Q.DST]!,
+            queries[b + Q.DST + 1]!,
+            queries[b + Q.DST + 2]!,
+            queries[b + Q.DST + 3]!,
+            queries[b + Q.PROTOCOL]!,
+            queries[b + Q.PORT]!,
+            queries[b + Q.CLIENT]!,
+            queries[b + Q.CLIENT + 1]!,
+            queries[b + Q.CLIENT + 2]!,
+            queries[b + Q.CLIENT + 3]!,
+            queries[b + Q.CLIENT_PORT]!,
+            nowMs,
+            queries[b + Q.FLAGS]!,
           );
           servicePorts[i] = this.lastSp;
         }

@@ -4,7 +4,14 @@
  * layout; keep the two in step.
  */
 import type { Snapshot } from '../../core/model/snapshot.js';
-import { KIND_CLUSTER_IP, KIND_EXTERNAL_IP, KIND_LOAD_BALANCER, KIND_NODE_PORT, PROTOCOL_NUMBERS, VERDICT_CODES } from './codes.js';
+import {
+  KIND_CLUSTER_IP,
+  KIND_EXTERNAL_IP,
+  KIND_LOAD_BALANCER,
+  KIND_NODE_PORT,
+  PROTOCOL_NUMBERS,
+  VERDICT_CODES,
+} from './codes.js';
 import { cidrContains, familyCode, parseCIDR, parseIP, type CIDRWords, type FamilyCode } from './ip.js';
 import type { AssignedPlan } from './matcher.js';
 
@@ -27,6 +34,8 @@ export const H = {
   ELIG_MASK: 13,
   CLUSTER_CIDR: 14,
   NODE_PORT_ADDR: 18,
+  /** 1: drop affinity and flow entries whose endpoint left; 0: nothing left, skip the scan. */
+  PURGE: 24,
 } as const;
 
 export const SP_WORDS = 16;
@@ -122,11 +131,6 @@ export function compileTable(snapshot: Snapshot, plans: readonly AssignedPlan[])
     }
     return [off, cidrCount - off, parsed];
   };
-  const addList = (ids: readonly number[]): [number, number] => {
-    const off = listAt;
-    for (const id of ids) lists[listAt++] = id;
-    return [off, ids.length];
-  };
   const addFront = (meta: number, words: readonly number[], value: number): void => {
     const b = frontCount * FRONT_WORDS;
     fronts[b] = meta;
@@ -158,11 +162,24 @@ export function compileTable(snapshot: Snapshot, plans: readonly AssignedPlan[])
     const family = a.family;
     const proto = PROTOCOL_NUMBERS[plan.protocol] ?? 0;
     const base = index * SP_WORDS;
-    const [iOff, iCnt] = addList(a.internal);
-    const [eOff, eCnt] = addList(a.external);
-    const [sOff, sCnt] = addList(a.shortCircuit);
-    const [rOff, rCnt, ranges] = addCidrs(plan.loadBalancerSourceRanges, family);
-    const allowFromNode = ranges.some((r) => nodeIPs[family].some((n) => cidrContains(r, n.family, ...n.words)));
+    const iOff = listAt;
+    for (const id of a.internal) lists[listAt++] = id;
+    const eOff = listAt;
+    for (const id of a.external) lists[listAt++] = id;
+    const sOff = listAt;
+    for (const id of a.shortCircuit) lists[listAt++] = id;
+    const iCnt = a.internal.length;
+    const eCnt = a.external.length;
+    const sCnt = a.shortCircuit.length;
+    let rOff = cidrCount;
+    let rCnt = 0;
+    let allowFromNode = false;
+    if (plan.loadBalancerSourceRanges.length > 0) {
+      const [off, cnt, ranges] = addCidrs(plan.loadBalancerSourceRanges, family);
+      rOff = off;
+      rCnt = cnt;
+      allowFromNode = ranges.some((r) => nodeIPs[family].some((n) => cidrContains(r, n.family, ...n.words)));
+    }
     sps[base + SP.ID] = a.spId;
     sps[base + SP.AFFINITY_MS] = affinityMs(plan.sessionAffinity?.timeoutSeconds);
     sps[base + SP.FAMILY] = family;

@@ -40,6 +40,7 @@ export async function clearConntrack(
   };
   await Promise.all(Array.from({ length: Math.min(CONCURRENCY, deletions.length) }, worker));
   if (missingBinary) failed += deletions.length - next;
-  if (deletions.length > 0) logger.debug({ deletions: deletions.length, failed }, 'cleared stale UDP conntrack entries');
+  if (deletions.length > 0)
+    logger.debug({ deletions: deletions.length, failed }, 'cleared stale UDP conntrack entries');
   return failed;
 }

@@ -58,14 +58,22 @@ export function staleUdpFlows(prev: Snapshot | undefined, next: Snapshot): Connt
     const before = prev?.servicePorts.get(id);
     if (before === p) continue;
     if (hasEndpoints(p) && !hasEndpoints(before)) {
-      for (const d of destinations(p)) add({ family: p.family, protocol: 'UDP', origDst: d.ip, origPortDst: d.port });
+      for (const d of destinations(p))
+        add({ family: p.family, protocol: 'UDP', origDst: d.ip, origPortDst: d.port });
     }
     if (before && before.protocol === 'UDP') {
       const now = reachable(p);
       const gone = [...reachable(before).entries()].filter(([k]) => !now.has(k)).map(([, e]) => e);
       for (const e of gone) {
         for (const d of destinations(before)) {
-          add({ family: p.family, protocol: 'UDP', origDst: d.ip, origPortDst: d.port, replySrc: e.ip, replyPortSrc: e.port });
+          add({
+            family: p.family,
+            protocol: 'UDP',
+            origDst: d.ip,
+            origPortDst: d.port,
+            replySrc: e.ip,
+            replyPortSrc: e.port,
+          });
         }
       }
     }
@@ -75,7 +83,14 @@ export function staleUdpFlows(prev: Snapshot | undefined, next: Snapshot): Connt
     if (before.protocol !== 'UDP' || next.servicePorts.has(id)) continue;
     for (const e of reachable(before).values()) {
       for (const d of destinations(before)) {
-        add({ family: before.family, protocol: 'UDP', origDst: d.ip, origPortDst: d.port, replySrc: e.ip, replyPortSrc: e.port });
+        add({
+          family: before.family,
+          protocol: 'UDP',
+          origDst: d.ip,
+          origPortDst: d.port,
+          replySrc: e.ip,
+          replyPortSrc: e.port,
+        });
       }
     }
   }

@@ -7,10 +7,10 @@
  *   own time = sync wall time − time spent in child processes (restore, save, -C checks)
  *
  * Run as root: `npm run bench` (all benches) or, after a build, `node dist/test/bench/iptables.bench.js`.
- * Scales can be narrowed with SWITCHYARD_BENCH_IPTABLES="1000,10000" and
- * SWITCHYARD_BENCH_IPTABLES_VARIANTS="legacy,nft".
+ * Choose runs with SWITCHYARD_BENCH_IPTABLES="legacy:1000,nft:1000,legacy:10000" (the default).
  */
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -24,15 +24,31 @@ import {
 import { IptablesBackend } from '../../backends/iptables/iptables-backend.js';
 import { silentLogger } from '../../core/log.js';
 import type { ProxyConfig } from '../../core/model/proxy-config.js';
-import type { EndpointPlan, ServicePortPlan, Snapshot, SnapshotDelta } from '../../core/model/snapshot.js';
+import type { Snapshot, SnapshotDelta } from '../../core/model/snapshot.js';
+import { bigSnapshot, endpoint, fullDelta, partialDelta, servicePort, withPorts } from '../support/snapshot-gen.js';
 
 type Variant = 'legacy' | 'nft';
+
+/** CPU time (ms) of this process's reaped children (cutime + cstime from /proc/self/stat). */
+function childCpuMs(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[13]) + Number(fields[14])) * 10; // USER_HZ = 100
+}
+
+/** CPU time (ms) of this process (user + system). */
+function ownCpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
 
 /** Runs in a namespace and accounts the wall time of every child process by command. */
 class TimedNetnsExecutor implements Executor {
   readonly spent = new Map<string, number>();
   readonly inputs: { command: string; stdin?: string }[] = [];
   private readonly inner = new SpawnExecutor();
+  /** Bench-only: run the next restore without --noflush (valid only on an empty namespace). */
+  primeOnce = false;
   constructor(private readonly netns: string) {}
 
   reset(): void {
@@ -48,6 +64,10 @@ class TimedNetnsExecutor implements Executor {
 
   async run(command: string, args: readonly string[], options?: ExecOptions): Promise<ExecResult> {
     const t = performance.now();
+    if (this.primeOnce && command.endsWith('-restore')) {
+      this.primeOnce = false;
+      args = args.filter((a) => a !== '--noflush');
+    }
     try {
       return await this.inner.run('ip', ['netns', 'exec', this.netns, command, ...args], options);
     } finally {
@@ -55,71 +75,6 @@ class TimedNetnsExecutor implements Executor {
       this.inputs.push({ command, stdin: options?.stdin });
     }
   }
-}
-
-function endpoint(ip: string, isLocal: boolean): EndpointPlan {
-  return { ip, port: 8080, ready: true, serving: true, terminating: false, isLocal };
-}
-
-function servicePort(i: number, eps: readonly EndpointPlan[]): ServicePortPlan {
-  const name = `svc-${i}`;
-  const nodePort = i % 10 === 0 ? 30000 + (i % 2700) : undefined;
-  return {
-    id: `bench/${name}:http/TCP/IPv4`,
-    serviceKey: `bench/${name}`,
-    namespace: 'bench',
-    name,
-    portName: 'http',
-    protocol: 'TCP',
-    family: 'IPv4',
-    clusterIP: `10.96.${(i >> 8) & 255}.${i & 255}`,
-    port: 80,
-    nodePort,
-    externalIPs: [],
-    loadBalancerIPs: [],
-    loadBalancerSourceRanges: [],
-    internalPolicyLocal: false,
-    externalPolicyLocal: false,
-    clusterEndpoints: eps,
-    localEndpoints: eps.filter((e) => e.isLocal),
-    internalEndpoints: eps,
-    externalEndpoints: nodePort !== undefined ? eps : [],
-    shortCircuitEndpoints: [],
-    reachableEndpoints: eps,
-    allEndpoints: eps,
-    internal: 'forward',
-    external: nodePort !== undefined ? 'forward' : 'reject',
-  };
-}
-
-function endpointsFor(i: number, perService: number): EndpointPlan[] {
-  const eps: EndpointPlan[] = [];
-  for (let j = 0; j < perService; j++) {
-    const n = i * perService + j;
-    eps.push(endpoint(`10.244.${(n >> 8) & 255}.${n & 255}`, j === 0));
-  }
-  return eps;
-}
-
-/** A cluster of `services` ClusterIP Services (every 10th a NodePort) × `perService` endpoints. */
-export function benchSnapshot(services: number, perService: number): Snapshot {
-  const map = new Map<string, ServicePortPlan>();
-  for (let i = 0; i < services; i++) {
-    const p = servicePort(i, endpointsFor(i, perService));
-    map.set(p.id, p);
-  }
-  return {
-    generation: 1,
-    nodeName: 'node-a',
-    nodeLabels: {},
-    nodeIPs: { IPv4: ['192.168.77.2'], IPv6: [] },
-    families: ['IPv4'],
-    clusterCIDRs: { IPv4: ['10.244.0.0/16'], IPv6: [] },
-    masqueradeAll: false,
-    nodePortAddresses: { IPv4: { kind: 'all' }, IPv6: { kind: 'all' } },
-    servicePorts: map,
-    healthChecks: [],
-  };
 }
 
 function config(variant: Variant): ProxyConfig {
@@ -146,6 +101,8 @@ function config(variant: Variant): ProxyConfig {
 
 export interface IptablesBenchRow {
   readonly variant: Variant;
+  /** The full sync ran without --noflush (empty namespace) to reach the partial sync quickly. */
+  readonly primed: boolean;
   readonly services: number;
   readonly endpoints: number;
   readonly fullSyncMs: number;
@@ -153,6 +110,12 @@ export interface IptablesBenchRow {
   readonly fullOwnMs: number;
   readonly fullOtherExecMs: number;
   readonly fullRestoreAloneMs: number;
+  /** CPU: this process during the full sync / the child processes / restore alone. */
+  readonly fullOwnCpuMs: number;
+  readonly fullChildCpuMs: number;
+  readonly fullRestoreAloneCpuMs: number;
+  readonly partialOwnCpuMs: number;
+  readonly partialChildCpuMs: number;
   readonly fullRestoreLines: number;
   readonly partialSyncMs: number;
   readonly partialOwnMs: number;
@@ -161,19 +124,20 @@ export interface IptablesBenchRow {
   readonly rssMB: number;
 }
 
-function timeRestoreAlone(variant: Variant, text: string): number {
+function timeRestoreAlone(variant: Variant, text: string): { wallMs: number; cpuMs: number } {
   const ns = `swy-bench-ipt-${process.pid}-${randomBytes(3).toString('hex')}`;
   execFileSync('ip', ['netns', 'add', ns]);
   try {
     const t = performance.now();
+    const c = childCpuMs();
     execFileSync('ip', ['netns', 'exec', ns, `iptables-${variant}-restore`, '-w', '5', '--noflush'], { input: text, maxBuffer: 1 << 30 });
-    return performance.now() - t;
+    return { wallMs: performance.now() - t, cpuMs: childCpuMs() - c };
   } finally {
     execFileSync('ip', ['netns', 'del', ns]);
   }
 }
 
-async function benchOne(variant: Variant, services: number, perService: number): Promise<IptablesBenchRow> {
+async function benchOne(variant: Variant, services: number, perService: number, primed = false): Promise<IptablesBenchRow> {
   const ns = `swy-bench-ipt-${process.pid}-${randomBytes(3).toString('hex')}`;
   execFileSync('ip', ['netns', 'add', ns]);
   const exec = new TimedNetnsExecutor(ns);
@@ -183,45 +147,58 @@ async function benchOne(variant: Variant, services: number, perService: number):
     { afterSync: async () => undefined },
   );
   try {
-    const snap = benchSnapshot(services, perService);
-    const full: SnapshotDelta = { full: true, changed: new Set(snap.servicePorts.keys()), removed: new Set() };
+    const snap = bigSnapshot({ services, endpointsPerService: perService, nodePortEvery: 10 });
+    const full: SnapshotDelta = fullDelta(snap);
     await backend.variant();
     exec.reset();
+    exec.primeOnce = primed;
     let t = performance.now();
+    let cpu = ownCpuMs();
+    let child = childCpuMs();
     const r1 = await backend.sync(snap, full);
     const fullSyncMs = performance.now() - t;
+    const fullOwnCpuMs = ownCpuMs() - cpu;
+    const fullChildCpuMs = childCpuMs() - child;
     const fullExec = exec.total();
     const restoreName = `iptables-${variant}-restore`;
     const fullText = exec.inputs.find((i) => i.command === restoreName)?.stdin ?? '';
     const fullRestoreInSync = exec.spent.get(restoreName) ?? 0;
     const rssMB = process.memoryUsage().rss / 1048576;
 
-    // One endpoint of one Service changes.
-    const id = [...snap.servicePorts.keys()][Math.floor(services / 2)]!;
-    const old = snap.servicePorts.get(id)!;
-    const eps = [...old.allEndpoints];
-    eps[eps.length - 1] = endpoint('10.250.0.1', false);
-    const next = servicePort(Math.floor(services / 2), eps);
-    const map = new Map(snap.servicePorts);
-    map.set(id, next);
-    const snap2: Snapshot = { ...snap, generation: 2, servicePorts: map };
+    // One endpoint of one Service changes (a new pod IP replaces the last one).
+    const old = [...snap.servicePorts.values()][Math.floor(services / 2)]!;
+    const eps = [...old.clusterEndpoints];
+    eps[eps.length - 1] = endpoint('10.250.0.1', 8080);
+    const next = servicePort({ ...old, clusterEndpoints: eps, localEndpoints: undefined, internalEndpoints: undefined, externalEndpoints: undefined, reachableEndpoints: undefined, allEndpoints: undefined, shortCircuitEndpoints: undefined, internal: undefined, external: undefined });
+    const snap2: Snapshot = withPorts(snap, [next]);
     exec.reset();
     t = performance.now();
-    const r2 = await backend.sync(snap2, { full: false, changed: new Set([id]), removed: new Set() });
+    cpu = ownCpuMs();
+    child = childCpuMs();
+    const r2 = await backend.sync(snap2, partialDelta([old.id]));
     const partialSyncMs = performance.now() - t;
+    const partialOwnCpuMs = ownCpuMs() - cpu;
+    const partialChildCpuMs = childCpuMs() - child;
     if (r2.full) throw new Error('partial sync fell back to full');
+    if (!(exec.inputs.find((i) => i.command === restoreName)?.stdin ?? '').includes('10.250.0.1:8080')) throw new Error('the change was not written');
     const partialText = exec.inputs.find((i) => i.command === restoreName)?.stdin ?? '';
 
-    const fullRestoreAloneMs = timeRestoreAlone(variant, fullText);
+    const alone = primed ? { wallMs: Number.NaN, cpuMs: Number.NaN } : timeRestoreAlone(variant, fullText);
     return {
       variant,
+      primed,
       services,
       endpoints: perService,
       fullSyncMs,
       fullRenderMs: r1.stats?.renderMs ?? 0,
       fullOwnMs: fullSyncMs - fullExec,
       fullOtherExecMs: fullExec - fullRestoreInSync,
-      fullRestoreAloneMs,
+      fullRestoreAloneMs: alone.wallMs,
+      fullOwnCpuMs,
+      fullChildCpuMs,
+      fullRestoreAloneCpuMs: alone.cpuMs,
+      partialOwnCpuMs,
+      partialChildCpuMs,
       fullRestoreLines: fullText.split('\n').length,
       partialSyncMs,
       partialOwnMs: partialSyncMs - exec.total(),
@@ -236,26 +213,39 @@ async function benchOne(variant: Variant, services: number, perService: number):
 
 const f0 = (n: number): string => n.toFixed(0);
 
+/**
+ * variant:services pairs. nft at 10k is left out by default: iptables-nft 1.8.9's --noflush cost
+ * grows with (distinct jump targets in the input) × (chains in the table), so one full sync of
+ * kube-proxy's layout at 10k × 10 takes tens of minutes (see docs/benchmarks.md). Ask for it
+ * with SWITCHYARD_BENCH_IPTABLES=nft:10000. `nft-primed:N` measures the one-endpoint partial sync
+ * at N through iptables-nft after a first full sync made without --noflush (the namespace is empty,
+ * so flushing the tables loses nothing; the backend itself always uses --noflush).
+ */
+const DEFAULT_RUNS = 'legacy:1000,nft:1000,legacy:10000,nft-primed:10000';
+
 export function toMarkdown(rows: readonly IptablesBenchRow[]): string {
   const head =
-    '| variant | Services × eps | full sync (ms) | own time (ms) | own / restore-alone | render (ms) | save + -C checks (ms) | iptables-restore alone (ms) | restore input (lines) | 1-endpoint sync (ms) | of which own (ms) | of which restore (ms) | partial input (lines) | RSS (MB) |\n' +
+    '| variant | Services × eps | full sync wall (ms) | own wall (ms) [render] | iptables-save listing wall (ms) | iptables-restore alone wall (ms) | CPU: switchyard / children / restore alone (ms) | own CPU ÷ restore-alone CPU | restore input (lines) | 1-endpoint sync wall (ms) | its restore wall (ms) | 1-endpoint CPU: switchyard / children (ms) | partial input (lines) | RSS (MB) |\n' +
     '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|';
   const body = rows.map(
     (r) =>
-      `| ${r.variant} | ${r.services} × ${r.endpoints} | ${f0(r.fullSyncMs)} | ${f0(r.fullOwnMs)} | ${((100 * r.fullOwnMs) / r.fullRestoreAloneMs).toFixed(1)}% | ${f0(r.fullRenderMs)} | ${f0(r.fullOtherExecMs)} | ${f0(r.fullRestoreAloneMs)} | ${r.fullRestoreLines} | ${f0(r.partialSyncMs)} | ${f0(r.partialOwnMs)} | ${f0(r.partialRestoreMs)} | ${r.partialRestoreLines} | ${f0(r.rssMB)} |`,
+      `| ${r.variant}${r.primed ? ' (first sync primed without --noflush)' : ''} | ${r.services} × ${r.endpoints} | ${f0(r.fullSyncMs)} | ${f0(r.fullOwnMs)} [${f0(r.fullRenderMs)}] | ${f0(r.fullOtherExecMs)} | ${r.primed ? '—' : f0(r.fullRestoreAloneMs)} | ${f0(r.fullOwnCpuMs)} / ${f0(r.fullChildCpuMs)} / ${r.primed ? '—' : f0(r.fullRestoreAloneCpuMs)} | ${r.primed ? '—' : `${((100 * r.fullOwnCpuMs) / r.fullRestoreAloneCpuMs).toFixed(1)}%`} | ${r.fullRestoreLines} | ${f0(r.partialSyncMs)} | ${f0(r.partialRestoreMs)} | ${f0(r.partialOwnCpuMs)} / ${f0(r.partialChildCpuMs)} | ${r.partialRestoreLines} | ${f0(r.rssMB)} |`,
   );
   return [head, ...body].join('\n');
 }
 
 export async function run(): Promise<{ name: string; markdown: string; rows: IptablesBenchRow[] }> {
-  const scales = (process.env.SWITCHYARD_BENCH_IPTABLES ?? '1000,10000').split(',').map(Number).filter((n) => n > 0);
-  const variants = (process.env.SWITCHYARD_BENCH_IPTABLES_VARIANTS ?? 'legacy,nft').split(',') as Variant[];
+  const runs = (process.env.SWITCHYARD_BENCH_IPTABLES ?? DEFAULT_RUNS)
+    .split(',')
+    .map((x) => x.trim().split(':'))
+    .filter(([v, n]) => (v === 'legacy' || v === 'nft' || v === 'nft-primed') && Number(n) > 0)
+    .map(([v, n]) => ({ variant: (v === 'nft-primed' ? 'nft' : v) as Variant, primed: v === 'nft-primed', services: Number(n) }));
   const rows: IptablesBenchRow[] = [];
-  for (const services of scales) {
-    for (const variant of variants) {
-      const row = await benchOne(variant, services, 10);
+  {
+    for (const { variant, services, primed } of runs) {
+      const row = await benchOne(variant, services, 10, primed);
       rows.push(row);
-      console.error(`iptables bench: ${variant} ${services}×10 full ${f0(row.fullSyncMs)} ms (restore alone ${f0(row.fullRestoreAloneMs)} ms), 1-endpoint ${f0(row.partialSyncMs)} ms`);
+      console.error(`iptables bench: ${variant}${primed ? ' (primed)' : ''} ${services}×10 full ${f0(row.fullSyncMs)} ms (restore alone ${f0(row.fullRestoreAloneMs)} ms; CPU own ${f0(row.fullOwnCpuMs)} ms vs restore ${f0(row.fullRestoreAloneCpuMs)} ms), 1-endpoint ${f0(row.partialSyncMs)} ms`);
     }
   }
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}`;

@@ -31,13 +31,23 @@ export class MapMatcher {
     this.services = services;
   }
 
-  select(destination: string, port: number, protocol: string, client: string, now: number): EndpointPlan | undefined {
+  select(
+    destination: string,
+    port: number,
+    protocol: string,
+    client: string,
+    now: number,
+  ): EndpointPlan | undefined {
     const svc = this.services.get(`${destination}:${port}/${protocol}`);
     if (svc === undefined || svc.endpoints.length === 0) return undefined;
     if (svc.affinityMs > 0) {
       const key = `${svc.id}|${client}`;
       const remembered = this.affinity.get(key);
-      if (remembered !== undefined && remembered.expires > now && svc.endpoints.includes(remembered.endpoint)) {
+      if (
+        remembered !== undefined &&
+        remembered.expires > now &&
+        svc.endpoints.includes(remembered.endpoint)
+      ) {
         remembered.expires = now + svc.affinityMs;
         return remembered.endpoint;
       }

@@ -38,7 +38,11 @@ async function main(): Promise<number> {
     .sort();
   const outDir = join(process.cwd(), '.bench');
   mkdirSync(outDir, { recursive: true });
-  const summary: Record<string, unknown> = { machine: machineInfo(), date: new Date().toISOString(), results: {} };
+  const summary: Record<string, unknown> = {
+    machine: machineInfo(),
+    date: new Date().toISOString(),
+    results: {},
+  };
   const results = summary.results as Record<string, unknown>;
   let failed = 0;
   console.log(`# benchmarks (${machineInfo()})\n`);

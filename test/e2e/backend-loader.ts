@@ -46,8 +46,7 @@ export async function findBackend(name: string): Promise<BackendRegistration> {
     }
     for (const v of Object.values(mod)) if (isRegistration(v, name)) return v;
     const register = (mod.register ?? (mod.default as { register?: unknown } | undefined)?.register) as
-      | ((r: BackendRegistry) => void | Promise<void>)
-      | undefined;
+      ((r: BackendRegistry) => void | Promise<void>) | undefined;
     if (typeof register === 'function') {
       const found: BackendRegistration[] = [];
       await register({
@@ -64,7 +63,19 @@ export async function findBackend(name: string): Promise<BackendRegistration> {
 }
 
 /** Create backend `name` programming through `executor` with this config. */
-export async function createBackend(name: string, config: ProxyConfig, executor: Executor): Promise<ProxyBackend> {
+export async function createBackend(
+  name: string,
+  config: ProxyConfig,
+  executor: Executor,
+): Promise<ProxyBackend> {
   const registration = await findBackend(name);
   return registration.create({ config, logger: silentLogger(), executor, metrics: noMetrics });
 }
+
+/**
+ * Backends that cannot be driven from the test process, with why: their sockets would live in
+ * the test's namespace, not the node's. The daemon tests (daemon.e2e.test.ts) cover them.
+ */
+export const DAEMON_ONLY_BACKENDS: Readonly<Record<string, string>> = {
+  userspace: 'the userspace backend relays through sockets of its own process, which must run in the node namespace: see daemon.e2e.test.ts',
+};

@@ -59,18 +59,32 @@ function observe(results: readonly ProbeResult[]): CaseObservation {
     }
     if (r.result === 'refused') slowestRefusalMs = Math.max(slowestRefusalMs, r.ms ?? 0);
   }
-  return { samples: results.length, outcomes, answeredBy, masqueraded, notMasqueraded, slowestRefusalMs, examples: results.slice(0, 3) };
+  return {
+    samples: results.length,
+    outcomes,
+    answeredBy,
+    masqueraded,
+    notMasqueraded,
+    slowestRefusalMs,
+    examples: results.slice(0, 3),
+  };
 }
 
 /** Send the case's traffic and judge it. Never throws for a behaviour mismatch: see `ok`. */
-export async function runCase(topo: Topology, c: BehaviourCase, options: RunCaseOptions = {}): Promise<CaseVerdict> {
-  if (c.protocol === 'SCTP') throw new Error(`${c.name}: SCTP traffic is not supported by the agent`);
-  const proto = c.protocol === 'TCP' ? 'tcp' : 'udp';
+export async function runCase(
+  topo: Topology,
+  c: BehaviourCase,
+  options: RunCaseOptions = {},
+): Promise<CaseVerdict> {
+  const proto = c.protocol === 'TCP' ? 'tcp' : c.protocol === 'UDP' ? 'udp' : 'sctp';
+  if (proto === 'sctp' && c.expect.endpoints === 'reject')
+    throw new Error(`${c.name}: SCTP probes cannot see a REJECT`);
   const answerTimeoutMs = options.answerTimeoutMs ?? 3000;
   const dropTimeoutMs = options.dropTimeoutMs ?? (proto === 'tcp' ? 2500 : 1000);
   const maxRefusalMs = options.maxRefusalMs ?? 1500;
   const source = c.sourceIp ? { localAddress: c.sourceIp } : {};
-  const probe = (timeoutMs: number): Promise<ProbeResult> => topo.probe(c.from, proto, c.to, c.port, { timeoutMs, ...source });
+  const probe = (timeoutMs: number): Promise<ProbeResult> =>
+    topo.probe(c.from, proto, c.to, c.port, { timeoutMs, ...source });
   const problems: string[] = [];
   const results: ProbeResult[] = [];
   const e = c.expect;
@@ -81,7 +95,9 @@ export async function runCase(topo: Topology, c: BehaviourCase, options: RunCase
     // 'drop' (EPERM) is a netfilter drop on the sender's own output path.
     const bad = results.filter((r) => r.result !== 'timeout' && r.result !== 'drop');
     if (bad.length) {
-      problems.push(`expected DROP (silence), got ${bad.map((r) => r.result + (r.code ? `(${r.code})` : '') + (r.reply ? `:${r.reply.name}` : '')).join(', ')}`);
+      problems.push(
+        `expected DROP (silence), got ${bad.map((r) => r.result + (r.code ? `(${r.code})` : '') + (r.reply ? `:${r.reply.name}` : '')).join(', ')}`,
+      );
     }
     return { ok: problems.length === 0, problems, observation: obs };
   }
@@ -115,18 +131,23 @@ export async function runCase(topo: Topology, c: BehaviourCase, options: RunCase
   const obs = observe(results);
   const notReplies = results.filter((r) => r.result !== 'reply');
   if (notReplies.length) {
-    problems.push(`expected replies, got ${notReplies.map((r) => `${r.result}${r.code ? `(${r.code})` : ''}`).join(', ')}`);
+    problems.push(
+      `expected replies, got ${notReplies.map((r) => `${r.result}${r.code ? `(${r.code})` : ''}`).join(', ')}`,
+    );
   }
   const unexpected = Object.keys(obs.answeredBy).filter((n) => !expected.has(n));
   if (unexpected.length) problems.push(`answered by unexpected ${unexpected.join(', ')}`);
   if (e.sameEndpointEveryTime) {
-    if (Object.keys(obs.answeredBy).length !== 1) problems.push(`affinity broken: answered by ${JSON.stringify(obs.answeredBy)}`);
+    if (Object.keys(obs.answeredBy).length !== 1)
+      problems.push(`affinity broken: answered by ${JSON.stringify(obs.answeredBy)}`);
   } else if (notReplies.length === 0) {
     const missing = [...expected].filter((n) => !seen.has(n));
     if (missing.length) problems.push(`never answered by ${missing.join(', ')} in ${results.length} samples`);
   }
-  if (e.masqueraded === true && obs.notMasqueraded > 0) problems.push(`${obs.notMasqueraded} replies saw the client's own address (expected masquerade)`);
-  if (e.masqueraded === false && obs.masqueraded > 0) problems.push(`${obs.masqueraded} replies saw a masqueraded source (expected the client's own)`);
+  if (e.masqueraded === true && obs.notMasqueraded > 0)
+    problems.push(`${obs.notMasqueraded} replies saw the client's own address (expected masquerade)`);
+  if (e.masqueraded === false && obs.masqueraded > 0)
+    problems.push(`${obs.masqueraded} replies saw a masqueraded source (expected the client's own)`);
   return { ok: problems.length === 0, problems, observation: obs };
 }
 

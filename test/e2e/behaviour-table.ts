@@ -17,7 +17,13 @@
  * backend failed to program cannot pass for REJECT or DROP. Traffic the node forwards unprogrammed
  * (a VIP without rules) comes back as ICMP host/network unreachable from the upstream router.
  */
-import type { KubeEndpoint, KubeEndpointSlice, KubeNode, KubeService, KubeServicePort } from '../../core/model/kube.js';
+import type {
+  KubeEndpoint,
+  KubeEndpointSlice,
+  KubeNode,
+  KubeService,
+  KubeServicePort,
+} from '../../core/model/kube.js';
 import type { ClusterState } from '../../core/model/cluster-state.js';
 import { endpoint, makeNode, makeService, makeSlice, makeState, slicePort } from '../support/fixtures.js';
 import { TOPOLOGY_PLAN as P, type TopologySpec } from '../support/netns-topology.js';
@@ -40,7 +46,9 @@ export const BEHAVIOUR_TOPOLOGY: TopologySpec = {
 };
 
 /** Pod addresses as the topology assigns them (first local pod .10, next .11; remote .10 on node-b). */
-export const POD_IPS: Readonly<Record<string, { readonly v4: string; readonly v6: string; readonly node: string }>> = {
+export const POD_IPS: Readonly<
+  Record<string, { readonly v4: string; readonly v6: string; readonly node: string }>
+> = {
   'pod-a': { v4: '10.244.1.10', v6: 'fd00:10:244:1::10', node: P.nodeName },
   'pod-b': { v4: '10.244.1.11', v6: 'fd00:10:244:1::11', node: P.nodeName },
   'pod-c': { v4: '10.244.2.10', v6: 'fd00:10:244:2::10', node: P.otherNodeName },
@@ -86,7 +94,10 @@ type PodName = keyof typeof POD_IPS;
 function ep(pod: PodName, family: 'v4' | 'v6'): KubeEndpoint {
   const p = POD_IPS[pod];
   if (!p) throw new Error(`unknown pod ${pod}`);
-  return { ...endpoint(p[family], { nodeName: p.node, ready: true, serving: true, terminating: false, pod }), hostname: pod };
+  return {
+    ...endpoint(p[family], { nodeName: p.node, ready: true, serving: true, terminating: false, pod }),
+    hostname: pod,
+  };
 }
 
 const HTTP: KubeServicePort = { name: 'http', protocol: 'TCP', port: 80, targetPort: TCP_TARGET };
@@ -106,7 +117,11 @@ function slicesFor(def: SvcDef): KubeEndpointSlice[] {
   const service = def.service;
   const name = service.metadata?.name ?? '';
   const ports = (service.spec?.ports ?? []).map((p) =>
-    slicePort(p.name ?? '', typeof p.targetPort === 'number' ? p.targetPort : (p.port ?? 0), p.protocol ?? 'TCP'),
+    slicePort(
+      p.name ?? '',
+      typeof p.targetPort === 'number' ? p.targetPort : (p.port ?? 0),
+      p.protocol ?? 'TCP',
+    ),
   );
   const families = service.spec?.ipFamilies ?? ['IPv4'];
   return families.map((family) =>
@@ -126,7 +141,11 @@ const DUAL = { ipFamilies: ['IPv4', 'IPv6'], ipFamilyPolicy: 'RequireDualStack' 
 function serviceDefs(): SvcDef[] {
   return [
     // ClusterIP over TCP and UDP, both families; 81/82 are ports the Service does not define.
-    svc('web', { clusterIP: VIP.web, clusterIPs: [VIP.web, VIP.web6], ...DUAL, ports: [HTTP, DNS] }, ['pod-a', 'pod-b', 'pod-c']),
+    svc('web', { clusterIP: VIP.web, clusterIPs: [VIP.web, VIP.web6], ...DUAL, ports: [HTTP, DNS] }, [
+      'pod-a',
+      'pod-b',
+      'pod-c',
+    ]),
     // NodePort (policy Cluster) on --nodeport-addresses only.
     svc(
       'nodeport',
@@ -143,7 +162,10 @@ function serviceDefs(): SvcDef[] {
       ['pod-a', 'pod-c'],
     ),
     // externalIPs, policy Cluster.
-    svc('extip', { clusterIP: VIP.extip, externalIPs: [VIP.extipExternal], ports: [HTTP, DNS] }, ['pod-b', 'pod-c']),
+    svc('extip', { clusterIP: VIP.extip, externalIPs: [VIP.extipExternal], ports: [HTTP, DNS] }, [
+      'pod-b',
+      'pod-c',
+    ]),
     // LoadBalancer with loadBalancerSourceRanges.
     svc(
       'lb',
@@ -178,12 +200,22 @@ function serviceDefs(): SvcDef[] {
     // externalTrafficPolicy Local without a local endpoint.
     svc(
       'local-none',
-      { type: 'NodePort', clusterIP: VIP.localNone, externalTrafficPolicy: 'Local', ports: [{ ...HTTP, nodePort: NODE_PORT.localNone }] },
+      {
+        type: 'NodePort',
+        clusterIP: VIP.localNone,
+        externalTrafficPolicy: 'Local',
+        ports: [{ ...HTTP, nodePort: NODE_PORT.localNone }],
+      },
       ['pod-c'],
     ),
     // internalTrafficPolicy Local, with and without a local endpoint.
-    svc('itp-local', { clusterIP: VIP.itpLocal, internalTrafficPolicy: 'Local', ports: [HTTP, DNS] }, ['pod-a', 'pod-c']),
-    svc('itp-none', { clusterIP: VIP.itpNone, internalTrafficPolicy: 'Local', ports: [HTTP, DNS] }, ['pod-c']),
+    svc('itp-local', { clusterIP: VIP.itpLocal, internalTrafficPolicy: 'Local', ports: [HTTP, DNS] }, [
+      'pod-a',
+      'pod-c',
+    ]),
+    svc('itp-none', { clusterIP: VIP.itpNone, internalTrafficPolicy: 'Local', ports: [HTTP, DNS] }, [
+      'pod-c',
+    ]),
     // No endpoints at all (a slice with none).
     svc(
       'empty',
@@ -199,11 +231,23 @@ function serviceDefs(): SvcDef[] {
     // sessionAffinity ClientIP.
     svc(
       'sticky',
-      { clusterIP: VIP.sticky, sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 300 } }, ports: [HTTP, DNS] },
+      {
+        clusterIP: VIP.sticky,
+        sessionAffinity: 'ClientIP',
+        sessionAffinityConfig: { clientIP: { timeoutSeconds: 300 } },
+        ports: [HTTP, DNS],
+      },
       ['pod-a', 'pod-b', 'pod-c'],
     ),
     // SCTP.
-    svc('sctp', { clusterIP: VIP.sctp, ports: [{ name: 'sctp', protocol: 'SCTP', port: 7777, targetPort: SCTP_TARGET }] }, ['pod-a', 'pod-c']),
+    svc(
+      'sctp',
+      {
+        clusterIP: VIP.sctp,
+        ports: [{ name: 'sctp', protocol: 'SCTP', port: 7777, targetPort: SCTP_TARGET }],
+      },
+      ['pod-a', 'pod-c'],
+    ),
     // One endpoint, pod-a: hairpin.
     svc('solo', { clusterIP: VIP.solo, ports: [HTTP, DNS] }, ['pod-a']),
   ];
@@ -291,72 +335,536 @@ const ALL3 = ['pod-a', 'pod-b', 'pod-c'];
 
 export const BEHAVIOUR_CASES: readonly BehaviourCase[] = [
   // --- ClusterIP, protocols -------------------------------------------------------------
-  { name: 'clusterip-tcp-from-pod', covers: 'ClusterIP TCP', from: 'pod-b', to: VIP.web, port: 80, protocol: 'TCP', expect: { endpoints: ALL3 } },
-  { name: 'clusterip-udp-from-pod', covers: 'ClusterIP UDP', from: 'pod-b', to: VIP.web, port: 53, protocol: 'UDP', expect: { endpoints: ALL3 } },
-  { name: 'clusterip-sctp-from-pod', covers: 'ClusterIP SCTP', from: 'pod-b', to: VIP.sctp, port: 7777, protocol: 'SCTP', expect: { endpoints: ['pod-a', 'pod-c'] } },
+  {
+    name: 'clusterip-tcp-from-pod',
+    covers: 'ClusterIP TCP',
+    from: 'pod-b',
+    to: VIP.web,
+    port: 80,
+    protocol: 'TCP',
+    expect: { endpoints: ALL3 },
+  },
+  {
+    name: 'clusterip-udp-from-pod',
+    covers: 'ClusterIP UDP',
+    from: 'pod-b',
+    to: VIP.web,
+    port: 53,
+    protocol: 'UDP',
+    expect: { endpoints: ALL3 },
+  },
+  {
+    name: 'clusterip-sctp-from-pod',
+    covers: 'ClusterIP SCTP',
+    from: 'pod-b',
+    to: VIP.sctp,
+    port: 7777,
+    protocol: 'SCTP',
+    expect: { endpoints: ['pod-a', 'pod-c'], masqueraded: false },
+  },
+  {
+    name: 'clusterip-sctp-from-node',
+    covers: 'ClusterIP SCTP from outside clusterCIDR is masqueraded',
+    from: 'node',
+    to: VIP.sctp,
+    port: 7777,
+    protocol: 'SCTP',
+    expect: { endpoints: ['pod-a', 'pod-c'], masqueraded: true },
+  },
   // --- undefined port ----------------------------------------------------------------------
-  { name: 'clusterip-undefined-tcp-port-rejected', covers: 'ClusterIP on an undefined port is rejected', from: 'pod-b', to: VIP.web, port: 81, protocol: 'TCP', expect: { endpoints: 'reject' } },
-  { name: 'clusterip-undefined-udp-port-rejected', covers: 'ClusterIP on an undefined port is rejected', from: 'pod-b', to: VIP.web, port: 54, protocol: 'UDP', expect: { endpoints: 'reject' } },
+  {
+    name: 'clusterip-undefined-tcp-port-rejected',
+    covers: 'ClusterIP on an undefined port is rejected',
+    from: 'pod-b',
+    to: VIP.web,
+    port: 81,
+    protocol: 'TCP',
+    expect: { endpoints: 'reject' },
+  },
+  {
+    name: 'clusterip-undefined-udp-port-rejected',
+    covers: 'ClusterIP on an undefined port is rejected',
+    from: 'pod-b',
+    to: VIP.web,
+    port: 54,
+    protocol: 'UDP',
+    expect: { endpoints: 'reject' },
+  },
   // --- NodePort and nodePortAddresses ----------------------------------------------------
-  { name: 'nodeport-tcp-external', covers: 'NodePort on --nodeport-addresses; external with policy Cluster is masqueraded', from: 'external', to: P.nodeIPv4, port: NODE_PORT.nodeport, protocol: 'TCP', expect: { endpoints: ['pod-a', 'pod-c'], masqueraded: true } },
-  { name: 'nodeport-udp-external', covers: 'NodePort UDP', from: 'external', to: P.nodeIPv4, port: NODE_PORT.nodeportUdp, protocol: 'UDP', expect: { endpoints: ['pod-a', 'pod-c'], masqueraded: true } },
-  { name: 'nodeport-from-pod', covers: 'NodePort from a pod', from: 'pod-b', to: P.nodeIPv4, port: NODE_PORT.nodeport, protocol: 'TCP', expect: { endpoints: ['pod-a', 'pod-c'] } },
-  { name: 'nodeport-not-on-other-address', covers: 'NodePort only on --nodeport-addresses (the node itself answers elsewhere)', from: 'external', to: P.secondNodeIPv4, port: NODE_PORT.nodeport, protocol: 'TCP', expect: { endpoints: ['node'], masqueraded: false } },
-  { name: 'nodeport-udp-not-on-other-address', covers: 'NodePort only on --nodeport-addresses', from: 'external', to: P.secondNodeIPv4, port: NODE_PORT.nodeportUdp, protocol: 'UDP', expect: { endpoints: ['node'], masqueraded: false } },
-  { name: 'clusterip-of-nodeport-service', covers: 'ClusterIP of a NodePort Service', from: 'pod-b', to: VIP.nodeport, port: 80, protocol: 'TCP', expect: { endpoints: ['pod-a', 'pod-c'] } },
+  {
+    name: 'nodeport-tcp-external',
+    covers: 'NodePort on --nodeport-addresses; external with policy Cluster is masqueraded',
+    from: 'external',
+    to: P.nodeIPv4,
+    port: NODE_PORT.nodeport,
+    protocol: 'TCP',
+    expect: { endpoints: ['pod-a', 'pod-c'], masqueraded: true },
+  },
+  {
+    name: 'nodeport-udp-external',
+    covers: 'NodePort UDP',
+    from: 'external',
+    to: P.nodeIPv4,
+    port: NODE_PORT.nodeportUdp,
+    protocol: 'UDP',
+    expect: { endpoints: ['pod-a', 'pod-c'], masqueraded: true },
+  },
+  {
+    name: 'nodeport-from-pod',
+    covers: 'NodePort from a pod',
+    from: 'pod-b',
+    to: P.nodeIPv4,
+    port: NODE_PORT.nodeport,
+    protocol: 'TCP',
+    expect: { endpoints: ['pod-a', 'pod-c'] },
+  },
+  {
+    name: 'nodeport-not-on-other-address',
+    covers: 'NodePort only on --nodeport-addresses (the node itself answers elsewhere)',
+    from: 'external',
+    to: P.secondNodeIPv4,
+    port: NODE_PORT.nodeport,
+    protocol: 'TCP',
+    expect: { endpoints: ['node'], masqueraded: false },
+  },
+  {
+    name: 'nodeport-udp-not-on-other-address',
+    covers: 'NodePort only on --nodeport-addresses',
+    from: 'external',
+    to: P.secondNodeIPv4,
+    port: NODE_PORT.nodeportUdp,
+    protocol: 'UDP',
+    expect: { endpoints: ['node'], masqueraded: false },
+  },
+  {
+    name: 'clusterip-of-nodeport-service',
+    covers: 'ClusterIP of a NodePort Service',
+    from: 'pod-b',
+    to: VIP.nodeport,
+    port: 80,
+    protocol: 'TCP',
+    expect: { endpoints: ['pod-a', 'pod-c'] },
+  },
   // --- externalIPs -------------------------------------------------------------------------
-  { name: 'externalip-tcp-external', covers: 'externalIPs (policy Cluster: masqueraded)', from: 'external', to: VIP.extipExternal, port: 80, protocol: 'TCP', expect: { endpoints: ['pod-b', 'pod-c'], masqueraded: true } },
-  { name: 'externalip-udp-external', covers: 'externalIPs UDP', from: 'external', to: VIP.extipExternal, port: 53, protocol: 'UDP', expect: { endpoints: ['pod-b', 'pod-c'], masqueraded: true } },
+  {
+    name: 'externalip-tcp-external',
+    covers: 'externalIPs (policy Cluster: masqueraded)',
+    from: 'external',
+    to: VIP.extipExternal,
+    port: 80,
+    protocol: 'TCP',
+    expect: { endpoints: ['pod-b', 'pod-c'], masqueraded: true },
+  },
+  {
+    name: 'externalip-udp-external',
+    covers: 'externalIPs UDP',
+    from: 'external',
+    to: VIP.extipExternal,
+    port: 53,
+    protocol: 'UDP',
+    expect: { endpoints: ['pod-b', 'pod-c'], masqueraded: true },
+  },
   // --- LoadBalancer + source ranges -----------------------------------------------------------
-  { name: 'lb-allowed-source', covers: 'LoadBalancer IP, source inside loadBalancerSourceRanges', from: 'external', sourceIp: P.clientAllowedIPv4, to: VIP.lbIngress, port: 80, protocol: 'TCP', expect: { endpoints: ['pod-a', 'pod-b'], masqueraded: true } },
-  { name: 'lb-other-source-dropped', covers: 'LoadBalancer IP, other sources dropped', from: 'external', sourceIp: P.clientDeniedIPv4, to: VIP.lbIngress, port: 80, protocol: 'TCP', expect: { endpoints: 'drop' } },
-  { name: 'lb-node-ip-source-dropped', covers: 'LoadBalancer IP, other sources dropped', from: 'external', sourceIp: P.clientIPv4, to: VIP.lbIngress, port: 80, protocol: 'TCP', expect: { endpoints: 'drop' } },
-  { name: 'lb-nodeport-ignores-source-ranges', covers: 'loadBalancerSourceRanges apply to the LB IP only', from: 'external', sourceIp: P.clientDeniedIPv4, to: P.nodeIPv4, port: NODE_PORT.lb, protocol: 'TCP', expect: { endpoints: ['pod-a', 'pod-b'], masqueraded: true } },
+  {
+    name: 'lb-allowed-source',
+    covers: 'LoadBalancer IP, source inside loadBalancerSourceRanges',
+    from: 'external',
+    sourceIp: P.clientAllowedIPv4,
+    to: VIP.lbIngress,
+    port: 80,
+    protocol: 'TCP',
+    expect: { endpoints: ['pod-a', 'pod-b'], masqueraded: true },
+  },
+  {
+    name: 'lb-other-source-dropped',
+    covers: 'LoadBalancer IP, other sources dropped',
+    from: 'external',
+    sourceIp: P.clientDeniedIPv4,
+    to: VIP.lbIngress,
+    port: 80,
+    protocol: 'TCP',
+    expect: { endpoints: 'drop' },
+  },
+  {
+    name: 'lb-node-ip-source-dropped',
+    covers: 'LoadBalancer IP, other sources dropped',
+    from: 'external',
+    sourceIp: P.clientIPv4,
+    to: VIP.lbIngress,
+    port: 80,
+    protocol: 'TCP',
+    expect: { endpoints: 'drop' },
+  },
+  {
+    name: 'lb-nodeport-ignores-source-ranges',
+    covers: 'loadBalancerSourceRanges apply to the LB IP only',
+    from: 'external',
+    sourceIp: P.clientDeniedIPv4,
+    to: P.nodeIPv4,
+    port: NODE_PORT.lb,
+    protocol: 'TCP',
+    expect: { endpoints: ['pod-a', 'pod-b'], masqueraded: true },
+  },
   // --- sessionAffinity ----------------------------------------------------------------------
-  { name: 'affinity-clientip-tcp', covers: 'sessionAffinity ClientIP', from: 'pod-b', to: VIP.sticky, port: 80, protocol: 'TCP', expect: { endpoints: ALL3, sameEndpointEveryTime: true } },
-  { name: 'affinity-clientip-udp', covers: 'sessionAffinity ClientIP', from: 'external', to: VIP.sticky, port: 53, protocol: 'UDP', expect: { endpoints: ALL3, sameEndpointEveryTime: true } },
+  {
+    name: 'affinity-clientip-tcp',
+    covers: 'sessionAffinity ClientIP',
+    from: 'pod-b',
+    to: VIP.sticky,
+    port: 80,
+    protocol: 'TCP',
+    expect: { endpoints: ALL3, sameEndpointEveryTime: true },
+  },
+  {
+    name: 'affinity-clientip-udp',
+    covers: 'sessionAffinity ClientIP',
+    from: 'external',
+    to: VIP.sticky,
+    port: 53,
+    protocol: 'UDP',
+    expect: { endpoints: ALL3, sameEndpointEveryTime: true },
+  },
   // --- externalTrafficPolicy Local -------------------------------------------------------------
-  { name: 'etp-local-nodeport-external', covers: 'externalTrafficPolicy Local: external only to local endpoints, client IP preserved', from: 'external', to: P.nodeIPv4, port: NODE_PORT.local, protocol: 'TCP', expect: { endpoints: ['pod-a'], masqueraded: false } },
-  { name: 'etp-local-nodeport-udp-external', covers: 'externalTrafficPolicy Local (UDP)', from: 'external', to: P.nodeIPv4, port: NODE_PORT.local + 1, protocol: 'UDP', expect: { endpoints: ['pod-a'], masqueraded: false } },
-  { name: 'etp-local-lb-external', covers: 'externalTrafficPolicy Local on the LB IP', from: 'external', to: VIP.localIngress, port: 80, protocol: 'TCP', expect: { endpoints: ['pod-a'], masqueraded: false } },
-  { name: 'etp-local-externalip-external', covers: 'externalTrafficPolicy Local on an externalIP', from: 'external', to: VIP.localExternal, port: 80, protocol: 'TCP', expect: { endpoints: ['pod-a'], masqueraded: false } },
-  { name: 'etp-local-nodeport-from-pod', covers: 'externalTrafficPolicy Local: pods reach every endpoint', from: 'pod-b', to: P.nodeIPv4, port: NODE_PORT.local, protocol: 'TCP', expect: { endpoints: ['pod-a', 'pod-c'], masqueraded: false } },
-  { name: 'etp-local-lb-from-pod', covers: 'externalTrafficPolicy Local: pods reach every endpoint', from: 'pod-b', to: VIP.localIngress, port: 80, protocol: 'TCP', expect: { endpoints: ['pod-a', 'pod-c'], masqueraded: false } },
-  { name: 'etp-local-nodeport-from-node', covers: 'externalTrafficPolicy Local: the node reaches every endpoint (masqueraded)', from: 'node', to: P.nodeIPv4, port: NODE_PORT.local, protocol: 'TCP', expect: { endpoints: ['pod-a', 'pod-c'], masqueraded: true } },
-  { name: 'etp-local-clusterip-from-pod', covers: 'externalTrafficPolicy Local leaves the ClusterIP alone', from: 'pod-b', to: VIP.local, port: 80, protocol: 'TCP', expect: { endpoints: ['pod-a', 'pod-c'] } },
-  { name: 'etp-local-no-local-endpoint-dropped', covers: 'Local policy without a local endpoint: DROP', from: 'external', to: P.nodeIPv4, port: NODE_PORT.localNone, protocol: 'TCP', expect: { endpoints: 'drop' } },
-  { name: 'etp-local-no-local-endpoint-from-pod', covers: 'Local policy without a local endpoint: pods still reach every endpoint', from: 'pod-b', to: P.nodeIPv4, port: NODE_PORT.localNone, protocol: 'TCP', expect: { endpoints: ['pod-c'] } },
+  {
+    name: 'etp-local-nodeport-external',
+    covers: 'externalTrafficPolicy Local: external only to local endpoints, client IP preserved',
+    from: 'external',
+    to: P.nodeIPv4,
+    port: NODE_PORT.local,
+    protocol: 'TCP',
+    expect: { endpoints: ['pod-a'], masqueraded: false },
+  },
+  {
+    name: 'etp-local-nodeport-udp-external',
+    covers: 'externalTrafficPolicy Local (UDP)',
+    from: 'external',
+    to: P.nodeIPv4,
+    port: NODE_PORT.local + 1,
+    protocol: 'UDP',
+    expect: { endpoints: ['pod-a'], masqueraded: false },
+  },
+  {
+    name: 'etp-local-lb-external',
+    covers: 'externalTrafficPolicy Local on the LB IP',
+    from: 'external',
+    to: VIP.localIngress,
+    port: 80,
+    protocol: 'TCP',
+    expect: { endpoints: ['pod-a'], masqueraded: false },
+  },
+  {
+    name: 'etp-local-externalip-external',
+    covers: 'externalTrafficPolicy Local on an externalIP',
+    from: 'external',
+    to: VIP.localExternal,
+    port: 80,
+    protocol: 'TCP',
+    expect: { endpoints: ['pod-a'], masqueraded: false },
+  },
+  {
+    name: 'etp-local-nodeport-from-pod',
+    covers: 'externalTrafficPolicy Local: pods reach every endpoint',
+    from: 'pod-b',
+    to: P.nodeIPv4,
+    port: NODE_PORT.local,
+    protocol: 'TCP',
+    expect: { endpoints: ['pod-a', 'pod-c'], masqueraded: false },
+  },
+  {
+    name: 'etp-local-lb-from-pod',
+    covers: 'externalTrafficPolicy Local: pods reach every endpoint',
+    from: 'pod-b',
+    to: VIP.localIngress,
+    port: 80,
+    protocol: 'TCP',
+    expect: { endpoints: ['pod-a', 'pod-c'], masqueraded: false },
+  },
+  {
+    name: 'etp-local-nodeport-from-node',
+    covers: 'externalTrafficPolicy Local: the node reaches every endpoint (masqueraded)',
+    from: 'node',
+    to: P.nodeIPv4,
+    port: NODE_PORT.local,
+    protocol: 'TCP',
+    expect: { endpoints: ['pod-a', 'pod-c'], masqueraded: true },
+  },
+  {
+    name: 'etp-local-clusterip-from-pod',
+    covers: 'externalTrafficPolicy Local leaves the ClusterIP alone',
+    from: 'pod-b',
+    to: VIP.local,
+    port: 80,
+    protocol: 'TCP',
+    expect: { endpoints: ['pod-a', 'pod-c'] },
+  },
+  {
+    name: 'etp-local-no-local-endpoint-dropped',
+    covers: 'Local policy without a local endpoint: DROP',
+    from: 'external',
+    to: P.nodeIPv4,
+    port: NODE_PORT.localNone,
+    protocol: 'TCP',
+    expect: { endpoints: 'drop' },
+  },
+  {
+    name: 'etp-local-no-local-endpoint-from-pod',
+    covers: 'Local policy without a local endpoint: pods still reach every endpoint',
+    from: 'pod-b',
+    to: P.nodeIPv4,
+    port: NODE_PORT.localNone,
+    protocol: 'TCP',
+    expect: { endpoints: ['pod-c'] },
+  },
   // --- internalTrafficPolicy Local ----------------------------------------------------------------
-  { name: 'itp-local-from-pod', covers: 'internalTrafficPolicy Local: only local endpoints', from: 'pod-b', to: VIP.itpLocal, port: 80, protocol: 'TCP', expect: { endpoints: ['pod-a'], masqueraded: false } },
-  { name: 'itp-local-udp-from-pod', covers: 'internalTrafficPolicy Local (UDP)', from: 'pod-b', to: VIP.itpLocal, port: 53, protocol: 'UDP', expect: { endpoints: ['pod-a'], masqueraded: false } },
-  { name: 'itp-local-from-node', covers: 'internalTrafficPolicy Local from the node', from: 'node', to: VIP.itpLocal, port: 80, protocol: 'TCP', expect: { endpoints: ['pod-a'], masqueraded: true } },
-  { name: 'itp-local-no-local-endpoint-dropped', covers: 'Local policy without a local endpoint: DROP', from: 'pod-b', to: VIP.itpNone, port: 80, protocol: 'TCP', expect: { endpoints: 'drop' } },
-  { name: 'itp-local-no-local-endpoint-udp-dropped', covers: 'Local policy without a local endpoint: DROP', from: 'pod-b', to: VIP.itpNone, port: 53, protocol: 'UDP', expect: { endpoints: 'drop' } },
+  {
+    name: 'itp-local-from-pod',
+    covers: 'internalTrafficPolicy Local: only local endpoints',
+    from: 'pod-b',
+    to: VIP.itpLocal,
+    port: 80,
+    protocol: 'TCP',
+    expect: { endpoints: ['pod-a'], masqueraded: false },
+  },
+  {
+    name: 'itp-local-udp-from-pod',
+    covers: 'internalTrafficPolicy Local (UDP)',
+    from: 'pod-b',
+    to: VIP.itpLocal,
+    port: 53,
+    protocol: 'UDP',
+    expect: { endpoints: ['pod-a'], masqueraded: false },
+  },
+  {
+    name: 'itp-local-from-node',
+    covers: 'internalTrafficPolicy Local from the node',
+    from: 'node',
+    to: VIP.itpLocal,
+    port: 80,
+    protocol: 'TCP',
+    expect: { endpoints: ['pod-a'], masqueraded: true },
+  },
+  {
+    name: 'itp-local-no-local-endpoint-dropped',
+    covers: 'Local policy without a local endpoint: DROP',
+    from: 'pod-b',
+    to: VIP.itpNone,
+    port: 80,
+    protocol: 'TCP',
+    expect: { endpoints: 'drop' },
+  },
+  {
+    name: 'itp-local-no-local-endpoint-udp-dropped',
+    covers: 'Local policy without a local endpoint: DROP',
+    from: 'pod-b',
+    to: VIP.itpNone,
+    port: 53,
+    protocol: 'UDP',
+    expect: { endpoints: 'drop' },
+  },
   // --- no endpoints: REJECT -------------------------------------------------------------------------
-  { name: 'no-endpoints-tcp-rejected', covers: 'no endpoints: REJECT (refused at once)', from: 'pod-a', to: VIP.empty, port: 80, protocol: 'TCP', expect: { endpoints: 'reject' } },
-  { name: 'no-endpoints-udp-rejected', covers: 'no endpoints: REJECT', from: 'pod-a', to: VIP.empty, port: 53, protocol: 'UDP', expect: { endpoints: 'reject' } },
-  { name: 'no-endpoints-from-node-rejected', covers: 'no endpoints: REJECT', from: 'node', to: VIP.empty, port: 80, protocol: 'TCP', expect: { endpoints: 'reject' } },
-  { name: 'no-endpoints-nodeport-rejected', covers: 'no endpoints: REJECT on the NodePort', from: 'external', to: P.nodeIPv4, port: NODE_PORT.empty, protocol: 'TCP', expect: { endpoints: 'reject' } },
+  {
+    name: 'no-endpoints-tcp-rejected',
+    covers: 'no endpoints: REJECT (refused at once)',
+    from: 'pod-a',
+    to: VIP.empty,
+    port: 80,
+    protocol: 'TCP',
+    expect: { endpoints: 'reject' },
+  },
+  {
+    name: 'no-endpoints-udp-rejected',
+    covers: 'no endpoints: REJECT',
+    from: 'pod-a',
+    to: VIP.empty,
+    port: 53,
+    protocol: 'UDP',
+    expect: { endpoints: 'reject' },
+  },
+  {
+    name: 'no-endpoints-from-node-rejected',
+    covers: 'no endpoints: REJECT',
+    from: 'node',
+    to: VIP.empty,
+    port: 80,
+    protocol: 'TCP',
+    expect: { endpoints: 'reject' },
+  },
+  {
+    name: 'no-endpoints-nodeport-rejected',
+    covers: 'no endpoints: REJECT on the NodePort',
+    from: 'external',
+    to: P.nodeIPv4,
+    port: NODE_PORT.empty,
+    protocol: 'TCP',
+    expect: { endpoints: 'reject' },
+  },
   // --- masquerade -------------------------------------------------------------------------------
-  { name: 'masq-clusterip-from-node', covers: 'ClusterIP from outside clusterCIDR (the node) is masqueraded', from: 'node', to: VIP.web, port: 80, protocol: 'TCP', expect: { endpoints: ALL3, masqueraded: true } },
-  { name: 'masq-clusterip-udp-from-node', covers: 'ClusterIP from outside clusterCIDR (the node) is masqueraded', from: 'node', to: VIP.web, port: 53, protocol: 'UDP', expect: { endpoints: ALL3, masqueraded: true } },
-  { name: 'masq-clusterip-from-external', covers: 'ClusterIP from outside clusterCIDR (external) is masqueraded', from: 'external', to: VIP.web, port: 80, protocol: 'TCP', expect: { endpoints: ALL3, masqueraded: true } },
-  { name: 'no-masq-clusterip-from-pod', covers: 'pod to ClusterIP is not masqueraded', from: 'pod-a', to: VIP.extip, port: 80, protocol: 'TCP', expect: { endpoints: ['pod-b', 'pod-c'], masqueraded: false } },
-  { name: 'no-masq-clusterip-udp-from-pod', covers: 'pod to ClusterIP is not masqueraded', from: 'pod-a', to: VIP.extip, port: 53, protocol: 'UDP', expect: { endpoints: ['pod-b', 'pod-c'], masqueraded: false } },
-  { name: 'hairpin-masqueraded', covers: 'hairpin: a pod reaching itself through its Service sees another source', from: 'pod-a', to: VIP.solo, port: 80, protocol: 'TCP', expect: { endpoints: ['pod-a'], masqueraded: true } },
-  { name: 'hairpin-udp-masqueraded', covers: 'hairpin (UDP)', from: 'pod-a', to: VIP.solo, port: 53, protocol: 'UDP', expect: { endpoints: ['pod-a'], masqueraded: true } },
-  { name: 'masquerade-all-pod-to-clusterip', covers: '--masquerade-all masquerades pod traffic too', config: 'masquerade-all', from: 'pod-a', to: VIP.extip, port: 80, protocol: 'TCP', expect: { endpoints: ['pod-b', 'pod-c'], masqueraded: true } },
-  { name: 'masquerade-all-udp-pod-to-clusterip', covers: '--masquerade-all', config: 'masquerade-all', from: 'pod-b', to: VIP.web, port: 53, protocol: 'UDP', expect: { endpoints: ALL3, masqueraded: true } },
-  { name: 'masquerade-all-itp-local-from-pod', covers: '--masquerade-all with internalTrafficPolicy Local', config: 'masquerade-all', from: 'pod-b', to: VIP.itpLocal, port: 80, protocol: 'TCP', expect: { endpoints: ['pod-a'], masqueraded: true } },
+  {
+    name: 'masq-clusterip-from-node',
+    covers: 'ClusterIP from outside clusterCIDR (the node) is masqueraded',
+    from: 'node',
+    to: VIP.web,
+    port: 80,
+    protocol: 'TCP',
+    expect: { endpoints: ALL3, masqueraded: true },
+  },
+  {
+    name: 'masq-clusterip-udp-from-node',
+    covers: 'ClusterIP from outside clusterCIDR (the node) is masqueraded',
+    from: 'node',
+    to: VIP.web,
+    port: 53,
+    protocol: 'UDP',
+    expect: { endpoints: ALL3, masqueraded: true },
+  },
+  {
+    name: 'masq-clusterip-from-external',
+    covers: 'ClusterIP from outside clusterCIDR (external) is masqueraded',
+    from: 'external',
+    to: VIP.web,
+    port: 80,
+    protocol: 'TCP',
+    expect: { endpoints: ALL3, masqueraded: true },
+  },
+  {
+    name: 'no-masq-clusterip-from-pod',
+    covers: 'pod to ClusterIP is not masqueraded',
+    from: 'pod-a',
+    to: VIP.extip,
+    port: 80,
+    protocol: 'TCP',
+    expect: { endpoints: ['pod-b', 'pod-c'], masqueraded: false },
+  },
+  {
+    name: 'no-masq-clusterip-udp-from-pod',
+    covers: 'pod to ClusterIP is not masqueraded',
+    from: 'pod-a',
+    to: VIP.extip,
+    port: 53,
+    protocol: 'UDP',
+    expect: { endpoints: ['pod-b', 'pod-c'], masqueraded: false },
+  },
+  {
+    name: 'hairpin-masqueraded',
+    covers: 'hairpin: a pod reaching itself through its Service sees another source',
+    from: 'pod-a',
+    to: VIP.solo,
+    port: 80,
+    protocol: 'TCP',
+    expect: { endpoints: ['pod-a'], masqueraded: true },
+  },
+  {
+    name: 'hairpin-udp-masqueraded',
+    covers: 'hairpin (UDP)',
+    from: 'pod-a',
+    to: VIP.solo,
+    port: 53,
+    protocol: 'UDP',
+    expect: { endpoints: ['pod-a'], masqueraded: true },
+  },
+  {
+    name: 'masquerade-all-pod-to-clusterip',
+    covers: '--masquerade-all masquerades pod traffic too',
+    config: 'masquerade-all',
+    from: 'pod-a',
+    to: VIP.extip,
+    port: 80,
+    protocol: 'TCP',
+    expect: { endpoints: ['pod-b', 'pod-c'], masqueraded: true },
+  },
+  {
+    name: 'masquerade-all-udp-pod-to-clusterip',
+    covers: '--masquerade-all',
+    config: 'masquerade-all',
+    from: 'pod-b',
+    to: VIP.web,
+    port: 53,
+    protocol: 'UDP',
+    expect: { endpoints: ALL3, masqueraded: true },
+  },
+  {
+    name: 'masquerade-all-itp-local-from-pod',
+    covers: '--masquerade-all with internalTrafficPolicy Local',
+    config: 'masquerade-all',
+    from: 'pod-b',
+    to: VIP.itpLocal,
+    port: 80,
+    protocol: 'TCP',
+    expect: { endpoints: ['pod-a'], masqueraded: true },
+  },
   // --- IPv6 alongside IPv4 ------------------------------------------------------------------------
-  { name: 'ipv6-clusterip-tcp-from-pod', covers: 'IPv6 ClusterIP', from: 'pod-b', to: VIP.web6, port: 80, protocol: 'TCP', expect: { endpoints: ALL3 } },
-  { name: 'ipv6-clusterip-udp-from-pod', covers: 'IPv6 ClusterIP (UDP)', from: 'pod-b', to: VIP.web6, port: 53, protocol: 'UDP', expect: { endpoints: ALL3 } },
-  { name: 'ipv6-clusterip-from-node-masqueraded', covers: 'IPv6 ClusterIP from the node is masqueraded', from: 'node', to: VIP.web6, port: 80, protocol: 'TCP', expect: { endpoints: ALL3, masqueraded: true } },
-  { name: 'ipv6-nodeport-external', covers: 'IPv6 NodePort on --nodeport-addresses', from: 'external', to: P.nodeIPv6, port: NODE_PORT.nodeport, protocol: 'TCP', expect: { endpoints: ['pod-a', 'pod-c'], masqueraded: true } },
-  { name: 'ipv6-nodeport-not-on-other-address', covers: 'IPv6 NodePort only on --nodeport-addresses', from: 'external', to: P.secondNodeIPv6, port: NODE_PORT.nodeport, protocol: 'TCP', expect: { endpoints: ['node'], masqueraded: false } },
-  { name: 'ipv6-etp-local-nodeport-external', covers: 'IPv6 externalTrafficPolicy Local', from: 'external', to: P.nodeIPv6, port: NODE_PORT.local, protocol: 'TCP', expect: { endpoints: ['pod-a'], masqueraded: false } },
-  { name: 'ipv6-no-endpoints-rejected', covers: 'IPv6 no endpoints: REJECT', from: 'pod-a', to: VIP.empty6, port: 80, protocol: 'TCP', expect: { endpoints: 'reject' } },
-  { name: 'ipv6-no-endpoints-udp-rejected', covers: 'IPv6 no endpoints: REJECT (UDP)', from: 'pod-a', to: VIP.empty6, port: 53, protocol: 'UDP', expect: { endpoints: 'reject' } },
+  {
+    name: 'ipv6-clusterip-tcp-from-pod',
+    covers: 'IPv6 ClusterIP',
+    from: 'pod-b',
+    to: VIP.web6,
+    port: 80,
+    protocol: 'TCP',
+    expect: { endpoints: ALL3 },
+  },
+  {
+    name: 'ipv6-clusterip-udp-from-pod',
+    covers: 'IPv6 ClusterIP (UDP)',
+    from: 'pod-b',
+    to: VIP.web6,
+    port: 53,
+    protocol: 'UDP',
+    expect: { endpoints: ALL3 },
+  },
+  {
+    name: 'ipv6-clusterip-from-node-masqueraded',
+    covers: 'IPv6 ClusterIP from the node is masqueraded',
+    from: 'node',
+    to: VIP.web6,
+    port: 80,
+    protocol: 'TCP',
+    expect: { endpoints: ALL3, masqueraded: true },
+  },
+  {
+    name: 'ipv6-nodeport-external',
+    covers: 'IPv6 NodePort on --nodeport-addresses',
+    from: 'external',
+    to: P.nodeIPv6,
+    port: NODE_PORT.nodeport,
+    protocol: 'TCP',
+    expect: { endpoints: ['pod-a', 'pod-c'], masqueraded: true },
+  },
+  {
+    name: 'ipv6-nodeport-not-on-other-address',
+    covers: 'IPv6 NodePort only on --nodeport-addresses',
+    from: 'external',
+    to: P.secondNodeIPv6,
+    port: NODE_PORT.nodeport,
+    protocol: 'TCP',
+    expect: { endpoints: ['node'], masqueraded: false },
+  },
+  {
+    name: 'ipv6-etp-local-nodeport-external',
+    covers: 'IPv6 externalTrafficPolicy Local',
+    from: 'external',
+    to: P.nodeIPv6,
+    port: NODE_PORT.local,
+    protocol: 'TCP',
+    expect: { endpoints: ['pod-a'], masqueraded: false },
+  },
+  {
+    name: 'ipv6-no-endpoints-rejected',
+    covers: 'IPv6 no endpoints: REJECT',
+    from: 'pod-a',
+    to: VIP.empty6,
+    port: 80,
+    protocol: 'TCP',
+    expect: { endpoints: 'reject' },
+  },
+  {
+    name: 'ipv6-no-endpoints-udp-rejected',
+    covers: 'IPv6 no endpoints: REJECT (UDP)',
+    from: 'pod-a',
+    to: VIP.empty6,
+    port: 53,
+    protocol: 'UDP',
+    expect: { endpoints: 'reject' },
+  },
 ];
 
 /**
@@ -365,6 +873,43 @@ export const BEHAVIOUR_CASES: readonly BehaviourCase[] = [
  */
 export const BACKEND_EXCEPTIONS: Readonly<Record<string, Readonly<Record<string, string>>>> = {
   nftables: {},
+  // An IPVS virtual server has one real-server list for every source: with
+  // externalTrafficPolicy Local the NodePort / externalIP / LB virtual servers hold only the
+  // local endpoints, for pods and the node too. kube-proxy's IPVS mode does the same (no
+  // short-circuit to every endpoint as its iptables and nftables modes have).
+  ipvs: {
+    'etp-local-nodeport-from-pod':
+      'IPVS: a Local-policy NodePort serves local endpoints to pods too (as kube-proxy IPVS mode)',
+    'etp-local-lb-from-pod':
+      'IPVS: a Local-policy LB IP serves local endpoints to pods too (as kube-proxy IPVS mode)',
+    'etp-local-nodeport-from-node':
+      'IPVS: a Local-policy NodePort serves local endpoints to the node too, unmasqueraded (as kube-proxy IPVS mode)',
+    'etp-local-no-local-endpoint-from-pod':
+      'IPVS: a Local-policy NodePort without local endpoints has no real server for pods either (as kube-proxy IPVS mode)',
+  },
+  // The userspace backend relays through sockets of its own process (plugins/userspace/README.md):
+  // endpoints always see a connection from the node, so a case that expects the client's own
+  // address cannot pass; the endpoint choice in these cases is the same as in the others. Its
+  // sockets must live in the node namespace: it runs through the daemon (daemon.e2e.test.ts).
+  userspace: {
+    ...Object.fromEntries(
+      [
+        'etp-local-nodeport-external',
+        'etp-local-nodeport-udp-external',
+        'etp-local-lb-external',
+        'etp-local-externalip-external',
+        'etp-local-nodeport-from-pod',
+        'etp-local-lb-from-pod',
+        'itp-local-from-pod',
+        'itp-local-udp-from-pod',
+        'no-masq-clusterip-from-pod',
+        'no-masq-clusterip-udp-from-pod',
+        'ipv6-etp-local-nodeport-external',
+      ].map((name) => [name, 'userspace: the relay connects from the node, so endpoints never see the client address']),
+    ),
+    'clusterip-sctp-from-pod': 'userspace: Node.js has no SCTP sockets; SCTP Service ports are not relayed',
+    'clusterip-sctp-from-node': 'userspace: Node.js has no SCTP sockets; SCTP Service ports are not relayed',
+  },
 };
 
 /** The exception reason of a case for a backend, if any. */
@@ -373,7 +918,9 @@ export function exceptionFor(backend: string, caseName: string): string | undefi
 }
 
 /** Cases grouped by configuration, in table order. */
-export function casesByConfig(cases: readonly BehaviourCase[] = BEHAVIOUR_CASES): Map<ConfigName, BehaviourCase[]> {
+export function casesByConfig(
+  cases: readonly BehaviourCase[] = BEHAVIOUR_CASES,
+): Map<ConfigName, BehaviourCase[]> {
   const out = new Map<ConfigName, BehaviourCase[]>();
   for (const c of cases) {
     const k = c.config ?? 'default';

@@ -10,11 +10,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { computeDelta, Planner, plannerConfigFrom } from '../../core/planner/planner.js';
 import type { ProxyBackend, Snapshot } from '../../core/model/snapshot.js';
 import { describeE2E, kernelUnavailableReason } from '../support/e2e-gate.js';
-import { sctpUnavailableReason } from '../support/kernel-features.js';
+import { sctpProbeUnavailableReason } from '../support/agent-sctp.js';
 import { acquireKernelLock, type KernelLock } from '../support/kernel-lock.js';
 import { createTopology, type Topology } from '../support/netns-topology.js';
-import { createBackend, proxyConfigFromFlags } from './backend-loader.js';
-import { BEHAVIOUR_TOPOLOGY, behaviourClusterState, casesByConfig, exceptionFor, flagsFor } from './behaviour-table.js';
+import { createBackend, DAEMON_ONLY_BACKENDS, proxyConfigFromFlags } from './backend-loader.js';
+import {
+  BEHAVIOUR_TOPOLOGY,
+  behaviourClusterState,
+  casesByConfig,
+  exceptionFor,
+  flagsFor,
+} from './behaviour-table.js';
 import { describeVerdict, runCase } from './behaviour-runner.js';
 
 const BACKENDS = (process.env.SWITCHYARD_E2E_BACKENDS ?? 'nftables')
@@ -30,62 +36,76 @@ const TOOLS: Readonly<Record<string, readonly string[]>> = {
 };
 
 for (const backendName of BACKENDS) {
-  describeE2E(`behaviour table: ${backendName}`, kernelUnavailableReason(TOOLS[backendName] ?? ['ip']), () => {
-    let lock: KernelLock | undefined;
-    let topo: Topology | undefined;
-    const backends: ProxyBackend[] = [];
-    let last: Snapshot | undefined;
-    const topology = (): Topology => {
-      if (!topo) throw new Error('no topology');
-      return topo;
-    };
+  const daemonOnly = DAEMON_ONLY_BACKENDS[backendName];
+  if (daemonOnly !== undefined) {
+    describe.skip(`behaviour table: ${backendName} (skipped: ${daemonOnly})`, () => {
+      it('runs through the daemon', () => undefined);
+    });
+    continue;
+  }
+  describeE2E(
+    `behaviour table: ${backendName}`,
+    kernelUnavailableReason(TOOLS[backendName] ?? ['ip']),
+    () => {
+      let lock: KernelLock | undefined;
+      let topo: Topology | undefined;
+      const backends: ProxyBackend[] = [];
+      let last: Snapshot | undefined;
+      const topology = (): Topology => {
+        if (!topo) throw new Error('no topology');
+        return topo;
+      };
 
-    beforeAll(async () => {
-      lock = await acquireKernelLock();
-      topo = await createTopology(BEHAVIOUR_TOPOLOGY);
-    }, 600_000);
+      beforeAll(async () => {
+        lock = await acquireKernelLock();
+        topo = await createTopology(BEHAVIOUR_TOPOLOGY);
+      }, 600_000);
 
-    afterAll(async () => {
-      try {
-        // The newest backend removes everything (it may have replaced the others' rules).
-        await backends.at(-1)?.cleanup();
-        for (const b of backends) await b.close?.();
-      } finally {
+      afterAll(async () => {
         try {
-          await topo?.destroy();
+          // The newest backend removes everything (it may have replaced the others' rules).
+          await backends.at(-1)?.cleanup();
+          for (const b of backends) await b.close?.();
         } finally {
-          lock?.release();
-        }
-      }
-    }, 60_000);
-
-    for (const [configName, cases] of casesByConfig()) {
-      describe(`config ${configName}`, () => {
-        beforeAll(async () => {
-          const config = proxyConfigFromFlags(flagsFor(configName));
-          // A new backend instance per configuration, as a restarted daemon with new flags:
-          // its first (full) sync must replace whatever the previous one left.
-          const backend = await createBackend(backendName, config, topology().executor);
-          backends.push(backend);
-          const support = await backend.probe();
-          if (!support.supported) throw new Error(`${backendName} unsupported in the node namespace: ${support.reason}`);
-          const { snapshot } = new Planner().plan(behaviourClusterState(), plannerConfigFrom(config));
-          await backend.sync(snapshot, computeDelta(last, snapshot, true));
-          last = snapshot;
-        }, 60_000);
-
-        for (const c of cases) {
-          const reason = exceptionFor(backendName, c.name) ?? (c.protocol === 'SCTP' ? sctpUnavailableReason() : undefined);
-          if (reason !== undefined) {
-            it.skip(`${c.name} (skipped: ${reason})`, () => undefined);
-            continue;
+          try {
+            await topo?.destroy();
+          } finally {
+            lock?.release();
           }
-          it.concurrent(`${c.name}: ${c.from} -> ${c.to}:${c.port}/${c.protocol}`, async () => {
-            const verdict = await runCase(topology(), c);
-            expect(verdict.ok, describeVerdict(c, verdict)).toBe(true);
-          });
         }
-      });
-    }
-  });
+      }, 60_000);
+
+      for (const [configName, cases] of casesByConfig()) {
+        describe(`config ${configName}`, () => {
+          beforeAll(async () => {
+            const config = proxyConfigFromFlags(flagsFor(configName));
+            // A new backend instance per configuration, as a restarted daemon with new flags:
+            // its first (full) sync must replace whatever the previous one left.
+            const backend = await createBackend(backendName, config, topology().executor);
+            backends.push(backend);
+            const support = await backend.probe();
+            if (!support.supported)
+              throw new Error(`${backendName} unsupported in the node namespace: ${support.reason}`);
+            const { snapshot } = new Planner().plan(behaviourClusterState(), plannerConfigFrom(config));
+            await backend.sync(snapshot, computeDelta(last, snapshot, true));
+            last = snapshot;
+          }, 60_000);
+
+          for (const c of cases) {
+            const reason =
+              exceptionFor(backendName, c.name) ??
+              (c.protocol === 'SCTP' ? sctpProbeUnavailableReason() : undefined);
+            if (reason !== undefined) {
+              it.skip(`${c.name} (skipped: ${reason})`, () => undefined);
+              continue;
+            }
+            it.concurrent(`${c.name}: ${c.from} -> ${c.to}:${c.port}/${c.protocol}`, async () => {
+              const verdict = await runCase(topology(), c);
+              expect(verdict.ok, describeVerdict(c, verdict)).toBe(true);
+            });
+          }
+        });
+      }
+    },
+  );
 }

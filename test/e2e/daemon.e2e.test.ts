@@ -11,13 +11,26 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiServerFixture, type ApiResource } from '../support/api-server.js';
-import { daemonUnavailableReason, runCleanup, startDaemon, startTcpForwarder, type DaemonProcess, type TcpForwarder } from '../support/daemon.js';
+import {
+  daemonUnavailableReason,
+  runCleanup,
+  startDaemon,
+  startTcpForwarder,
+  type DaemonProcess,
+  type TcpForwarder,
+} from '../support/daemon.js';
 import { describeE2E, kernelUnavailableReason } from '../support/e2e-gate.js';
 import { acquireKernelLock, type KernelLock } from '../support/kernel-lock.js';
 import { createTopology, type Topology } from '../support/netns-topology.js';
-import { BASE_FLAGS, BEHAVIOUR_TOPOLOGY, behaviourCluster, casesByConfig, exceptionFor } from './behaviour-table.js';
+import {
+  BASE_FLAGS,
+  BEHAVIOUR_TOPOLOGY,
+  behaviourCluster,
+  casesByConfig,
+  exceptionFor,
+} from './behaviour-table.js';
 import { describeVerdict, runCase } from './behaviour-runner.js';
-import { sctpUnavailableReason } from '../support/kernel-features.js';
+import { sctpProbeUnavailableReason } from '../support/agent-sctp.js';
 import {
   defineLifecycleScenarios,
   FOREIGN_NFT,
@@ -56,10 +69,19 @@ class DaemonDriver implements ClusterDriver {
     private readonly replace: (d: DaemonProcess) => void,
   ) {}
 
-  async set(objects: ClusterObjects): Promise<void> {
+  /** Bring the API in line with `objects` (namespaced objects only; the Node stays); returns what changed. */
+  private applyToApi(objects: ClusterObjects): (() => void)[] {
     const desired: Keyed[] = [
-      ...objects.services.map((o) => ({ resource: 'services' as const, key: `services/${o.metadata?.namespace}/${o.metadata?.name}`, object: o })),
-      ...objects.slices.map((o) => ({ resource: 'endpointslices' as const, key: `endpointslices/${o.metadata?.namespace}/${o.metadata?.name}`, object: o })),
+      ...objects.services.map((o) => ({
+        resource: 'services' as const,
+        key: `services/${o.metadata?.namespace}/${o.metadata?.name}`,
+        object: o,
+      })),
+      ...objects.slices.map((o) => ({
+        resource: 'endpointslices' as const,
+        key: `endpointslices/${o.metadata?.namespace}/${o.metadata?.name}`,
+        object: o,
+      })),
     ];
     const changes: (() => void)[] = [];
     const next = new Map<string, string>();
@@ -74,15 +96,21 @@ class DaemonDriver implements ClusterDriver {
       changes.push(() => void this.api.delete(resource, { metadata: { namespace, name } }));
     }
     this.current = next;
+    return changes;
+  }
+
+  async set(objects: ClusterObjects): Promise<void> {
+    const changes = this.applyToApi(objects);
     if (changes.length === 0) return;
     await this.daemon().applyAndWait(() => {
       for (const c of changes) c();
     });
   }
 
-  async restart(whileStopped?: () => Promise<void>): Promise<void> {
+  async restart(whileStopped?: () => Promise<void>, next?: ClusterObjects): Promise<void> {
     await this.daemon().stop('SIGTERM');
     await whileStopped?.();
+    if (next) for (const c of this.applyToApi(next)) c();
     this.replace(await this.start());
   }
 
@@ -131,7 +159,10 @@ for (const mode of BACKENDS) {
       dir = await mkdtemp(join(tmpdir(), 'switchyard-daemon-e2e-'));
       api = await ApiServerFixture.start();
       const url = new URL(api.url);
-      forwarder = await startTcpForwarder(topo.management.rootIp, { host: url.hostname, port: Number(url.port) });
+      forwarder = await startTcpForwarder(topo.management.rootIp, {
+        host: url.hostname,
+        port: Number(url.port),
+      });
       const cluster = behaviourCluster();
       api.apply('nodes', cluster.node);
       for (const s of cluster.services) api.apply('services', s);
@@ -161,13 +192,16 @@ for (const mode of BACKENDS) {
       const h = await d().healthz();
       expect(h.status, h.body).toBe(200);
       const m = await d().metrics();
-      expect(m.max('kubeproxy_sync_proxy_rules_last_timestamp_seconds')).toBeGreaterThan(Date.now() / 1000 - 120);
+      expect(m.max('kubeproxy_sync_proxy_rules_last_timestamp_seconds')).toBeGreaterThan(
+        Date.now() / 1000 - 120,
+      );
       expect(m.sum('switchyard_sync_failures_total')).toBe(0);
     });
 
     describe('behaviour table through the daemon', () => {
       for (const c of casesByConfig().get('default') ?? []) {
-        const reason = exceptionFor(mode, c.name) ?? (c.protocol === 'SCTP' ? sctpUnavailableReason() : undefined);
+        const reason =
+          exceptionFor(mode, c.name) ?? (c.protocol === 'SCTP' ? sctpProbeUnavailableReason() : undefined);
         if (reason !== undefined) {
           it.skip(`${c.name} (skipped: ${reason})`, () => undefined);
           continue;
@@ -197,7 +231,10 @@ for (const mode of BACKENDS) {
       );
       it('logged no error in the whole run', () => {
         // (the cleanup scenario stopped the daemon: its logs, not its metrics)
-        expect(d().logs.filter((l) => /"level":(50|60)/.test(l)), d().tail()).toEqual([]);
+        expect(
+          d().logs.filter((l) => /"level":(50|60)/.test(l)),
+          d().tail(),
+        ).toEqual([]);
       });
     });
   });

@@ -5,7 +5,7 @@
 //
 // IP plan: pods 10.244.0.0/16, ClusterIPs 10.96.0.0/16, node 192.168.77.2, external client
 // 192.168.77.1, LB source range 203.0.113.0/25.
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { computeDelta, Planner, plannerConfigFrom } from '../../core/planner/planner.js';
 import type { ProxyBackend, Snapshot } from '../../core/model/snapshot.js';
 import type { ProxyConfig } from '../../core/model/proxy-config.js';
@@ -13,9 +13,15 @@ import { describeE2E, kernelUnavailableReason } from '../support/e2e-gate.js';
 import { makeState } from '../support/fixtures.js';
 import { acquireKernelLock, type KernelLock } from '../support/kernel-lock.js';
 import { createTopology, type Topology } from '../support/netns-topology.js';
-import { createBackend, proxyConfigFromFlags } from './backend-loader.js';
+import { createBackend, DAEMON_ONLY_BACKENDS, proxyConfigFromFlags } from './backend-loader.js';
 import { BEHAVIOUR_TOPOLOGY, flagsFor } from './behaviour-table.js';
-import { defineLifecycleScenarios, FOREIGN_NFT, kernelProxyState, type ClusterDriver, type ClusterObjects } from './scenarios.js';
+import {
+  defineLifecycleScenarios,
+  FOREIGN_NFT,
+  kernelProxyState,
+  type ClusterDriver,
+  type ClusterObjects,
+} from './scenarios.js';
 
 const BACKENDS = (process.env.SWITCHYARD_E2E_BACKENDS ?? 'nftables')
   .split(',')
@@ -56,13 +62,14 @@ class BackendDriver implements ClusterDriver {
     this.lastObjects = objects;
   }
 
-  async restart(whileStopped?: () => Promise<void>): Promise<void> {
+  async restart(whileStopped?: () => Promise<void>, next?: ClusterObjects): Promise<void> {
     await this.backend?.close?.();
     this.backend = undefined;
     await whileStopped?.();
     this.backend = await this.fresh();
     this.last = undefined; // a new process knows nothing: its first sync is full
-    if (this.lastObjects) await this.set(this.lastObjects);
+    const objects = next ?? this.lastObjects;
+    if (objects) await this.set(objects);
   }
 
   async cleanup(): Promise<void> {
@@ -73,6 +80,13 @@ class BackendDriver implements ClusterDriver {
 }
 
 for (const backendName of BACKENDS) {
+  const daemonOnly = DAEMON_ONLY_BACKENDS[backendName];
+  if (daemonOnly !== undefined) {
+    describe.skip(`lifecycle: ${backendName} (skipped: ${daemonOnly})`, () => {
+      it('runs through the daemon', () => undefined);
+    });
+    continue;
+  }
   describeE2E(`lifecycle: ${backendName}`, kernelUnavailableReason(['ip', 'nft', 'conntrack']), () => {
     let lock: KernelLock | undefined;
     let topo: Topology | undefined;

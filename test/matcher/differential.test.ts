@@ -9,7 +9,13 @@ import { loadMatcherSync } from '../../matcher/src/loader.js';
 import type { Snapshot } from '../../core/model/snapshot.js';
 import type { Matcher, MatcherOptions } from '../../matcher/src/matcher.js';
 import { ReferenceMatcher } from '../../matcher/src/reference-matcher.js';
-import { FLAG_FLOW, FLAG_FROM_NODE, FLAG_FROM_POD, PROTOCOL_NUMBERS, decodeDetail } from '../../matcher/src/codes.js';
+import {
+  FLAG_FLOW,
+  FLAG_FROM_NODE,
+  FLAG_FROM_POD,
+  PROTOCOL_NUMBERS,
+  decodeDetail,
+} from '../../matcher/src/codes.js';
 import { formatIP, parseCIDR, parseIP } from '../../matcher/src/ip.js';
 import { ensureWasm } from './ensure-wasm.js';
 import {
@@ -75,7 +81,8 @@ function randomQuery(r: Rng, snap?: Snapshot, recent: Query[] = []): Query {
   }
   const d = parseIP(dst)!;
   const c = parseIP(r.pick(d.family === 2 ? V6_CLIENTS : V4_CLIENTS))!;
-  const flags = (r.bool(0.15) ? FLAG_FROM_NODE : 0) | (r.bool(0.1) ? FLAG_FROM_POD : 0) | (r.bool(0.3) ? FLAG_FLOW : 0);
+  const flags =
+    (r.bool(0.15) ? FLAG_FROM_NODE : 0) | (r.bool(0.1) ? FLAG_FROM_POD : 0) | (r.bool(0.3) ? FLAG_FLOW : 0);
   const q: Query = {
     family: d.family,
     d: [...d.words],
@@ -107,6 +114,7 @@ function runScenario(seed: number, steps: number, options: MatcherOptions): numb
   let nextName = shapes.length;
   let now = r.int(1_000_000);
   let previous: Snapshot | undefined;
+  let lastForward: { ep: number; planId: string } | undefined;
   let compared = 0;
   const state = (m: Matcher): object => {
     const s = m.stats();
@@ -141,7 +149,9 @@ function runScenario(seed: number, steps: number, options: MatcherOptions): numb
       const ra = Array.from(wasm.batch.run(queries, now));
       const rb = Array.from(ref.batch.run(queries, now));
       expect(ra, `seed ${seed} gen ${gen}: batch results`).toEqual(rb);
-      expect(Array.from(wasm.batch.servicePorts().subarray(0, queries))).toEqual(Array.from(ref.batch.servicePorts().subarray(0, queries)));
+      expect(Array.from(wasm.batch.servicePorts().subarray(0, queries))).toEqual(
+        Array.from(ref.batch.servicePorts().subarray(0, queries)),
+      );
       compared += queries;
     } else {
       for (let i = 0; i < queries; i++) {
@@ -155,6 +165,8 @@ function runScenario(seed: number, steps: number, options: MatcherOptions): numb
         expect(wasm.lastServicePortId(), ctx).toBe(ref.lastServicePortId());
         expect(wasm.lastDetail(), ctx).toBe(ref.lastDetail());
         const detail = decodeDetail(ref.lastDetail());
+        const planId = ref.servicePort(ref.lastServicePortId())?.id;
+        if (ra >= 1 && planId !== undefined) lastForward = { ep: ra, planId };
         count(ra >= 1 ? 'forward' : `code ${ra}`);
         for (const v of [detail.path, detail.frontend, detail.reason]) if (v !== undefined) count(v);
         compared++;
@@ -178,8 +190,9 @@ function runScenario(seed: number, steps: number, options: MatcherOptions): numb
       if (op === 0) expect(wasm.flowLookup(flow, now, true)).toBe(ref.flowLookup(flow, now, true));
       if (op === 1) expect(wasm.flowRemove(flow)).toBe(ref.flowRemove(flow));
       if (op === 2) {
-        const planId = r.pick([...snap.servicePorts.keys(), 'none']);
-        const epId = 1 + r.int(30);
+        const known = lastForward !== undefined && r.bool(0.6);
+        const planId = known ? lastForward!.planId : r.pick([...snap.servicePorts.keys(), 'none']);
+        const epId = known ? lastForward!.ep : 1 + r.int(30);
         expect(wasm.flowInsert(flow, epId, planId, now)).toBe(ref.flowInsert(flow, epId, planId, now));
       }
       if (op === 3) expect(wasm.flowLookup(flow, now + 31_000)).toBe(ref.flowLookup(flow, now + 31_000));
@@ -199,15 +212,33 @@ describe('WasmMatcher and ReferenceMatcher agree', () => {
     let snapshots = 0;
     for (let seed = 1; seed <= 60; seed++) {
       const steps = 5 + (seed % 11);
-      compared += runScenario(seed * 7919, steps, { affinityCapacity: 4096, flowCapacity: 4096, batchCapacity: 128 });
+      compared += runScenario(seed * 7919, steps, {
+        affinityCapacity: 4096,
+        flowCapacity: 4096,
+        batchCapacity: 128,
+      });
       snapshots += steps;
     }
     expect(snapshots).toBeGreaterThan(500);
     expect(compared).toBeGreaterThan(20_000);
     // every outcome showed up, repeatedly
     for (const key of [
-      'forward', 'code -1', 'code -2', 'code -3', 'internal', 'external', 'short-circuit', 'cluster-ip',
-      'external-ip', 'load-balancer', 'node-port', 'plan', 'source-range', 'affinity', 'flow', 'random',
+      'forward',
+      'code -1',
+      'code -2',
+      'code -3',
+      'internal',
+      'external',
+      'short-circuit',
+      'cluster-ip',
+      'external-ip',
+      'load-balancer',
+      'node-port',
+      'plan',
+      'source-range',
+      'affinity',
+      'flow',
+      'random',
     ]) {
       expect(tally.get(key) ?? 0, key).toBeGreaterThan(20);
     }
@@ -215,7 +246,8 @@ describe('WasmMatcher and ReferenceMatcher agree', () => {
 
   it('with tiny tables too, as long as nothing must be evicted (capacity equals demand)', () => {
     // The affinity/flow key space of the random pools is small; capacity 2048 never fills.
-    for (let seed = 100; seed < 110; seed++) runScenario(seed, 8, { affinityCapacity: 2048, flowCapacity: 2048, batchCapacity: 80 });
+    for (let seed = 100; seed < 110; seed++)
+      runScenario(seed, 8, { affinityCapacity: 2048, flowCapacity: 2048, batchCapacity: 80 });
   });
 
   it('on arbitrary seeds (fast-check)', () => {
@@ -247,7 +279,8 @@ describe('address parsing', () => {
     );
     expect(parseIP('::ffff:1.2.3.4')?.words).toEqual([0, 0, 0xffff, 0x01020304]);
     expect(formatIP(2, ...parseIP('2001:db8:0:0:1:0:0:1')!.words)).toBe('2001:db8::1:0:0:1');
-    for (const bad of ['1.2.3', '1.2.3.256', '::1::2', '1:2:3:4:5:6:7:8:9', 'g::1', '']) expect(parseIP(bad)).toBeUndefined();
+    for (const bad of ['1.2.3', '1.2.3.256', '::1::2', '1:2:3:4:5:6:7:8:9', 'g::1', ''])
+      expect(parseIP(bad)).toBeUndefined();
     expect(parseCIDR('10.244.1.7/16')?.words).toEqual([0x0af40000, 0, 0, 0]);
     expect(parseCIDR('10.0.0.0/33')).toBeUndefined();
     expect(PROTOCOL_NUMBERS.SCTP).toBe(132);

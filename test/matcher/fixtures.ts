@@ -48,7 +48,11 @@ export interface PlanInput {
   external?: TrafficVerdict;
 }
 
-function verdictFor(eps: readonly EndpointPlan[], given: TrafficVerdict | undefined, anyEndpoints: boolean): TrafficVerdict {
+function verdictFor(
+  eps: readonly EndpointPlan[],
+  given: TrafficVerdict | undefined,
+  anyEndpoints: boolean,
+): TrafficVerdict {
   if (given !== undefined) return given;
   if (eps.length > 0) return 'forward';
   return anyEndpoints ? 'drop' : 'reject';
@@ -63,7 +67,14 @@ export function plan(p: PlanInput): ServicePortPlan {
   const internalEndpoints = p.internalEndpoints ?? all;
   const externalEndpoints = p.externalEndpoints ?? all;
   const shortCircuitEndpoints = p.shortCircuitEndpoints ?? [];
-  const union = [...new Map([...internalEndpoints, ...externalEndpoints, ...shortCircuitEndpoints].map((e) => [`${e.ip}|${e.port}`, e])).values()];
+  const union = [
+    ...new Map(
+      [...internalEndpoints, ...externalEndpoints, ...shortCircuitEndpoints].map((e) => [
+        `${e.ip}|${e.port}`,
+        e,
+      ]),
+    ).values(),
+  ];
   const anyEndpoints = union.length > 0;
   return {
     id: `${namespace}/${p.name}:${portName}/${protocol}/${family}`,

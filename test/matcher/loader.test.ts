@@ -33,9 +33,14 @@ describe('matcher loader', () => {
     const b = loadMatcherSync();
     expect(a).toBeInstanceOf(WasmMatcher);
     expect(b.implementation).toBe('wasm');
-    const snap = snapshot([plan({ name: 'a', clusterIP: '10.96.0.1', port: 80, endpoints: [ep('10.244.0.1')] })]);
+    const snap = snapshot([
+      plan({ name: 'a', clusterIP: '10.96.0.1', port: 80, endpoints: [ep('10.244.0.1')] }),
+    ]);
     a.load(snap);
-    expect(a.select({ destination: '10.96.0.1', protocol: 'TCP', port: 80, client: '10.244.0.2', nowMs: 0 }).endpoint?.ip).toBe('10.244.0.1');
+    expect(
+      a.select({ destination: '10.96.0.1', protocol: 'TCP', port: 80, client: '10.244.0.2', nowMs: 0 })
+        .endpoint?.ip,
+    ).toBe('10.244.0.1');
     const ex = await loadMatcherModule();
     expect(typeof ex.select).toBe('function');
   });
@@ -71,7 +76,10 @@ describe('matcher loader', () => {
     expect(String(warn?.reason)).toContain('ENOENT');
     // the fallback works
     m.load(snapshot([plan({ name: 'a', clusterIP: '10.96.0.1', port: 80 })]));
-    expect(m.select({ destination: '10.96.0.1', protocol: 'TCP', port: 80, client: '10.244.0.2', nowMs: 0 }).verdict).toBe('reject');
+    expect(
+      m.select({ destination: '10.96.0.1', protocol: 'TCP', port: 80, client: '10.244.0.2', nowMs: 0 })
+        .verdict,
+    ).toBe('reject');
   });
 
   it('createMatcher falls back when the module is corrupt (sync variant too)', () => {
@@ -88,6 +96,10 @@ describe('matcher loader', () => {
     const { logger, lines } = capture();
     expect((await createMatcher({ logger })).implementation).toBe('wasm');
     expect((await createMatcher({ logger, preferWasm: false })).implementation).toBe('reference');
-    expect(lines().filter((l) => l.msg === 'matcher ready').map((l) => l.matcher)).toEqual(['wasm', 'reference']);
+    expect(
+      lines()
+        .filter((l) => l.msg === 'matcher ready')
+        .map((l) => l.matcher),
+    ).toEqual(['wasm', 'reference']);
   });
 });

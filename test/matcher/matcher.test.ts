@@ -73,7 +73,12 @@ const v6 = plan({
 
 const base = snapshot([web, empty, localOnly, lb, sticky, dns, v6]);
 
-function q(destination: string, port: number, client = EXTERNAL_CLIENT, extra: Partial<SelectQuery> = {}): SelectQuery {
+function q(
+  destination: string,
+  port: number,
+  client = EXTERNAL_CLIENT,
+  extra: Partial<SelectQuery> = {},
+): SelectQuery {
   return { destination, protocol: 'TCP', port, client, clientPort: 40000, nowMs: 1000, ...extra };
 }
 
@@ -122,7 +127,11 @@ describe.each(implementations)('%s matcher', (_name, make) => {
     m.load(base);
     const a = m.select(q('10.96.0.11', 80));
     expect(a).toMatchObject({ verdict: 'reject', reason: 'plan', path: 'internal' });
-    expect(m.select(q(NODE_IP, 30081))).toMatchObject({ verdict: 'reject', frontend: 'node-port', path: 'external' });
+    expect(m.select(q(NODE_IP, 30081))).toMatchObject({
+      verdict: 'reject',
+      frontend: 'node-port',
+      path: 'external',
+    });
   });
 
   it('drops external traffic under a Local policy without local endpoints, but short-circuits pods and the node', () => {
@@ -132,7 +141,10 @@ describe.each(implementations)('%s matcher', (_name, make) => {
     const pod = m.select(q(NODE_IP, 30443, '10.244.3.3'));
     expect(pod).toMatchObject({ verdict: 'forward', path: 'short-circuit' });
     expect(['10.244.5.1', '10.244.5.2']).toContain(pod.endpoint?.ip);
-    expect(m.select(q(NODE_IP, 30443, NODE_IP, { fromNode: true }))).toMatchObject({ verdict: 'forward', path: 'short-circuit' });
+    expect(m.select(q(NODE_IP, 30443, NODE_IP, { fromNode: true }))).toMatchObject({
+      verdict: 'forward',
+      path: 'short-circuit',
+    });
     // the ClusterIP itself still forwards
     expect(m.select(q('10.96.0.12', 443))).toMatchObject({ verdict: 'forward', path: 'internal' });
   });
@@ -140,7 +152,11 @@ describe.each(implementations)('%s matcher', (_name, make) => {
   it('matches NodePorts only on the node-port addresses, or on any address with kind all', () => {
     const m = make();
     m.load(base);
-    expect(m.select(q(NODE_IP, 30080))).toMatchObject({ verdict: 'forward', frontend: 'node-port', path: 'external' });
+    expect(m.select(q(NODE_IP, 30080))).toMatchObject({
+      verdict: 'forward',
+      frontend: 'node-port',
+      path: 'external',
+    });
     expect(m.select(q('192.168.77.9', 30080)).verdict).toBe('no-match');
     m.load(
       snapshot([web], {
@@ -153,15 +169,28 @@ describe.each(implementations)('%s matcher', (_name, make) => {
   it('forwards externalIPs on the external path', () => {
     const m = make();
     m.load(base);
-    expect(m.select(q('198.51.100.7', 80))).toMatchObject({ verdict: 'forward', frontend: 'external-ip', path: 'external' });
+    expect(m.select(q('198.51.100.7', 80))).toMatchObject({
+      verdict: 'forward',
+      frontend: 'external-ip',
+      path: 'external',
+    });
   });
 
   it('enforces loadBalancerSourceRanges on LB IPs only', () => {
     const m = make();
     m.load(base);
-    expect(m.select(q('203.0.113.200', 8443, '203.0.113.5'))).toMatchObject({ verdict: 'forward', frontend: 'load-balancer' });
-    expect(m.select(q('203.0.113.200', 8443, '203.0.113.130'))).toMatchObject({ verdict: 'drop', reason: 'source-range' });
-    expect(m.select(q('203.0.113.200', 8443, EXTERNAL_CLIENT))).toMatchObject({ verdict: 'drop', reason: 'source-range' });
+    expect(m.select(q('203.0.113.200', 8443, '203.0.113.5'))).toMatchObject({
+      verdict: 'forward',
+      frontend: 'load-balancer',
+    });
+    expect(m.select(q('203.0.113.200', 8443, '203.0.113.130'))).toMatchObject({
+      verdict: 'drop',
+      reason: 'source-range',
+    });
+    expect(m.select(q('203.0.113.200', 8443, EXTERNAL_CLIENT))).toMatchObject({
+      verdict: 'drop',
+      reason: 'source-range',
+    });
     // the ClusterIP of the same Service is not restricted
     expect(m.select(q('10.96.0.13', 8443, EXTERNAL_CLIENT)).verdict).toBe('forward');
   });
@@ -271,6 +300,29 @@ describe.each(implementations)('%s matcher', (_name, make) => {
     }
   });
 
+  it('keeps everything when a reload only adds endpoints or changes nothing', () => {
+    const m = make({ seed: 21 });
+    m.load(base);
+    for (let i = 1; i <= 20; i++) m.select(q('10.96.0.14', 80, `10.244.4.${i}`, { trackFlow: true }));
+    expect(m.load(base)).toMatchObject({ purgedAffinity: 0, purgedFlows: 0 });
+    const grown = plan({
+      name: 'sticky',
+      clusterIP: '10.96.0.14',
+      port: 80,
+      nodePort: 30082,
+      affinitySeconds: 10,
+      endpoints: [ep('10.244.7.1'), ep('10.244.7.2'), ep('10.244.7.3'), ep('10.244.7.4'), ep('10.244.7.9')],
+    });
+    const r = m.load(snapshot([web, empty, localOnly, lb, grown, dns, v6], { generation: 3 }));
+    expect(r).toMatchObject({ purgedAffinity: 0, purgedFlows: 0 });
+    expect(m.stats()).toMatchObject({ affinityEntries: 20, flowEntries: 20 });
+    for (let i = 1; i <= 20; i++) {
+      expect(m.select(q('10.96.0.14', 80, `10.244.4.${i}`, { clientPort: 1, nowMs: 2000 })).reason).toBe(
+        'affinity',
+      );
+    }
+  });
+
   it('drops every entry of a Service port that disappears', () => {
     const m = make();
     m.load(base);
@@ -283,8 +335,17 @@ describe.each(implementations)('%s matcher', (_name, make) => {
   it('tracks flows: lookup, touch, idle timeout by protocol, remove', () => {
     const m = make({ flowTimeouts: { tcpMs: 5000 } });
     m.load(base);
-    const udp = { protocol: 'UDP' as const, client: '10.244.3.3', clientPort: 5353, destination: '10.96.0.53', port: 53 };
-    const s = m.select({ ...q('10.96.0.53', 53, '10.244.3.3', { clientPort: 5353, trackFlow: true }), protocol: 'UDP' });
+    const udp = {
+      protocol: 'UDP' as const,
+      client: '10.244.3.3',
+      clientPort: 5353,
+      destination: '10.96.0.53',
+      port: 53,
+    };
+    const s = m.select({
+      ...q('10.96.0.53', 53, '10.244.3.3', { clientPort: 5353, trackFlow: true }),
+      protocol: 'UDP',
+    });
     expect(s.verdict).toBe('forward');
     expect(m.flowLookup(udp, 29_999)).toBe(s.endpointId); // UDP default 30 s; no touch
     expect(m.flowTouch(udp, 20_000)).toBe(true); // now lives until 50 s
@@ -292,7 +353,13 @@ describe.each(implementations)('%s matcher', (_name, make) => {
     expect(m.flowLookup(udp, 50_000)).toBe(NO_MATCH);
     expect(m.stats().flowEntries).toBe(0);
 
-    const tcp = { protocol: 'TCP' as const, client: EXTERNAL_CLIENT, clientPort: 40001, destination: '10.96.0.10', port: 80 };
+    const tcp = {
+      protocol: 'TCP' as const,
+      client: EXTERNAL_CLIENT,
+      clientPort: 40001,
+      destination: '10.96.0.10',
+      port: 80,
+    };
     const endpointId = m.select(q('10.96.0.10', 80)).endpointId!;
     expect(m.flowInsert(tcp, endpointId, web.id, 0)).toBe(true);
     expect(m.flowLookup(tcp, 4_999, true)).toBe(endpointId);
@@ -303,6 +370,11 @@ describe.each(implementations)('%s matcher', (_name, make) => {
     // unknown service port or endpoint: refused
     expect(m.flowInsert(tcp, endpointId, 'default/nope:/TCP/IPv4', 0)).toBe(false);
     expect(m.flowInsert(tcp, 99_999, web.id, 0)).toBe(false);
+    // an endpoint of another Service port is not eligible here
+    const other = m.select(q('10.96.0.53', 53, EXTERNAL_CLIENT, { nowMs: 0, protocol: 'UDP' }));
+    expect(m.flowInsert(tcp, 1, web.id, 0)).toBe(true);
+    expect(other.endpointId).toBeDefined();
+    expect(m.flowInsert(tcp, other.endpointId ?? 0, web.id, 0)).toBe(false);
   });
 
   it('a flow hit wins over a new random choice', () => {
@@ -310,7 +382,9 @@ describe.each(implementations)('%s matcher', (_name, make) => {
     m.load(base);
     const first = m.select(q('10.96.0.10', 80, EXTERNAL_CLIENT, { trackFlow: true, clientPort: 41000 }));
     for (let i = 0; i < 20; i++) {
-      const s = m.select(q('10.96.0.10', 80, EXTERNAL_CLIENT, { trackFlow: true, clientPort: 41000, nowMs: 1000 + i }));
+      const s = m.select(
+        q('10.96.0.10', 80, EXTERNAL_CLIENT, { trackFlow: true, clientPort: 41000, nowMs: 1000 + i }),
+      );
       expect(s).toMatchObject({ endpointId: first.endpointId, reason: 'flow', servicePort: { id: web.id } });
     }
   });
@@ -319,7 +393,9 @@ describe.each(implementations)('%s matcher', (_name, make) => {
     const m = make({ affinityCapacity: 16, flowCapacity: 8 });
     m.load(base);
     for (let i = 0; i < 200; i++) {
-      m.select(q('10.96.0.14', 80, `10.244.${i >> 8}.${i & 255}`, { trackFlow: true, clientPort: i, nowMs: i }));
+      m.select(
+        q('10.96.0.14', 80, `10.244.${i >> 8}.${i & 255}`, { trackFlow: true, clientPort: i, nowMs: i }),
+      );
       expect(m.stats().affinityEntries).toBeLessThanOrEqual(16);
       expect(m.stats().flowEntries).toBeLessThanOrEqual(8);
     }
@@ -332,7 +408,8 @@ describe.each(implementations)('%s matcher', (_name, make) => {
     const m = make({ affinityCapacity: 4 });
     m.load(base);
     // three long-lived entries, then one that will expire (timeout 10 s)
-    for (let i = 1; i <= 4; i++) m.select(q('10.96.0.14', 80, `10.244.0.${i}`, { nowMs: i === 4 ? 0 : 50_000 }));
+    for (let i = 1; i <= 4; i++)
+      m.select(q('10.96.0.14', 80, `10.244.0.${i}`, { nowMs: i === 4 ? 0 : 50_000 }));
     expect(m.stats().affinityEntries).toBe(4);
     m.select(q('10.96.0.14', 80, '10.244.0.5', { nowMs: 55_000 }));
     expect(m.stats().affinityEntries).toBe(4);
@@ -343,7 +420,8 @@ describe.each(implementations)('%s matcher', (_name, make) => {
   it('sweeps expired entries', () => {
     const m = make();
     m.load(base);
-    for (let i = 0; i < 30; i++) m.select(q('10.96.0.14', 80, `10.244.0.${i}`, { nowMs: i * 1000, trackFlow: true }));
+    for (let i = 0; i < 30; i++)
+      m.select(q('10.96.0.14', 80, `10.244.0.${i}`, { nowMs: i * 1000, trackFlow: true }));
     // affinity 10 s; TCP flows 86400 s
     expect(m.sweep(20_000)).toBe(11); // entries made at 0..10 s expire by 20 s
     expect(m.stats()).toMatchObject({ affinityEntries: 19, flowEntries: 30 });
@@ -356,7 +434,10 @@ describe.each(implementations)('%s matcher', (_name, make) => {
     expect(s).toMatchObject({ verdict: 'forward', path: 'internal', endpoint: { family: 'IPv6' } });
     expect(['fd00:244::1', 'fd00:244::2']).toContain(s.endpoint?.ip);
     expect(m.select(q('2001:db8:1::100', 80, '2001:db8:ff:1::5')).verdict).toBe('forward');
-    expect(m.select(q('2001:db8:1::100', 80, '2001:db8:fe::5'))).toMatchObject({ verdict: 'drop', reason: 'source-range' });
+    expect(m.select(q('2001:db8:1::100', 80, '2001:db8:fe::5'))).toMatchObject({
+      verdict: 'drop',
+      reason: 'source-range',
+    });
     expect(m.select(q('fd00:96::10', 81, 'fd00:244::99')).verdict).toBe('no-match');
   });
 
@@ -375,7 +456,10 @@ describe.each(implementations)('%s matcher', (_name, make) => {
     });
     m.load(snapshot([p]));
     expect(m.select(q('fd00:77::2', 30444, '2001:db8::1')).verdict).toBe('drop');
-    expect(m.select(q('fd00:77::2', 30444, 'fd00:244::77'))).toMatchObject({ verdict: 'forward', path: 'short-circuit' });
+    expect(m.select(q('fd00:77::2', 30444, 'fd00:244::77'))).toMatchObject({
+      verdict: 'forward',
+      path: 'short-circuit',
+    });
   });
 
   it('batch selection gives the same answers as single calls with the same seed', () => {
@@ -384,7 +468,12 @@ describe.each(implementations)('%s matcher', (_name, make) => {
     single.load(base);
     batched.load(base);
     const dests: [string, number][] = [
-      ['10.96.0.10', 80], ['10.96.0.11', 80], ['10.96.0.14', 80], [NODE_IP, 30443], ['10.96.0.99', 80], [NODE_IP, 30082],
+      ['10.96.0.10', 80],
+      ['10.96.0.11', 80],
+      ['10.96.0.14', 80],
+      [NODE_IP, 30443],
+      ['10.96.0.99', 80],
+      [NODE_IP, 30082],
     ];
     const expected: number[] = [];
     const expectedSp: number[] = [];
@@ -393,7 +482,18 @@ describe.each(implementations)('%s matcher', (_name, make) => {
       const client = parseIP(`10.${i % 3 === 0 ? 244 : 1}.0.${i % 7}`)!;
       const dst = parseIP(d)!;
       batched.batch.set(i, 1, dst.words, 6, port, client.words, 1000 + i, i % 5 === 0 ? FLAG_FROM_NODE : 0);
-      expected.push(single.selectRaw(1, ...dst.words, 6, port, ...client.words, 1000 + i, 500, i % 5 === 0 ? FLAG_FROM_NODE : 0));
+      expected.push(
+        single.selectRaw(
+          1,
+          ...dst.words,
+          6,
+          port,
+          ...client.words,
+          1000 + i,
+          500,
+          i % 5 === 0 ? FLAG_FROM_NODE : 0,
+        ),
+      );
       expectedSp.push(single.lastServicePortId());
     }
     const results = batched.batch.run(256, 500);
@@ -412,7 +512,9 @@ describe.each(implementations)('%s matcher', (_name, make) => {
         name: `svc-${i}`,
         clusterIP: `10.96.${(i >> 8) + 100}.${i & 255}`,
         port: 80,
-        endpoints: Array.from({ length: 10 }, (_, j) => ep(`10.244.${i >> 6}.${((i & 63) << 2) + (j & 3)}`, 8000 + j)),
+        endpoints: Array.from({ length: 10 }, (_, j) =>
+          ep(`10.244.${i >> 6}.${((i & 63) << 2) + (j & 3)}`, 8000 + j),
+        ),
       }),
     );
     m.load(snapshot([...many, web]));

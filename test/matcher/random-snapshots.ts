@@ -3,7 +3,14 @@
  * Addresses come from small pools so frontends collide, clients repeat (affinity hits) and
  * reloads keep some endpoints and drop others.
  */
-import type { EndpointPlan, NodePortAddresses, Protocol, ServicePortPlan, Snapshot, TrafficVerdict } from '../../core/model/snapshot.js';
+import type {
+  EndpointPlan,
+  NodePortAddresses,
+  Protocol,
+  ServicePortPlan,
+  Snapshot,
+  TrafficVerdict,
+} from '../../core/model/snapshot.js';
 import { ep, plan, snapshot, NODE_IP, NODE_IP6, POD_CIDR, POD_CIDR6 } from './fixtures.js';
 
 export interface Rng {
@@ -30,7 +37,7 @@ export function seededRng(seed: number): Rng {
     pick: (xs) => xs[Math.floor(next() * xs.length)]!,
     subset: (xs, max) => {
       const n = Math.floor(next() * (max + 1));
-      const out: typeof xs[number][] = [];
+      const out: (typeof xs)[number][] = [];
       for (let i = 0; i < n; i++) {
         const x = xs[Math.floor(next() * xs.length)]!;
         if (!out.includes(x)) out.push(x);
@@ -54,13 +61,36 @@ export const V4_EXTERNAL = Array.from({ length: 6 }, (_, i) => `198.51.100.${i +
 export const V6_EXTERNAL = Array.from({ length: 4 }, (_, i) => `2001:db8:e::${i + 1}`);
 export const V4_LB = Array.from({ length: 6 }, (_, i) => `203.0.113.${200 + i}`);
 export const V6_LB = Array.from({ length: 4 }, (_, i) => `2001:db8:1::${100 + i}`);
-const V4_RANGES = ['203.0.113.0/25', '198.51.100.0/24', '192.168.77.0/24', '10.244.0.0/16', '0.0.0.0/0', 'not-a-cidr'];
+const V4_RANGES = [
+  '203.0.113.0/25',
+  '198.51.100.0/24',
+  '192.168.77.0/24',
+  '10.244.0.0/16',
+  '0.0.0.0/0',
+  'not-a-cidr',
+];
 const V6_RANGES = ['2001:db8:ff::/48', 'fd00:244::/64', '::/0', 'fd00:77::/64'];
 export const V4_CLIENTS = [
-  '10.244.0.9', '10.244.1.7', '10.244.3.3', '192.168.77.1', NODE_IP, '203.0.113.5', '203.0.113.130',
-  '198.51.100.9', ...V4_LB.slice(0, 2), '8.8.8.8',
+  '10.244.0.9',
+  '10.244.1.7',
+  '10.244.3.3',
+  '192.168.77.1',
+  NODE_IP,
+  '203.0.113.5',
+  '203.0.113.130',
+  '198.51.100.9',
+  ...V4_LB.slice(0, 2),
+  '8.8.8.8',
 ];
-export const V6_CLIENTS = ['fd00:244::99', 'fd00:244::abc', '2001:db8:ff:1::5', '2001:db8:fe::5', NODE_IP6, V6_LB[0]!, '2001:4860::8888'];
+export const V6_CLIENTS = [
+  'fd00:244::99',
+  'fd00:244::abc',
+  '2001:db8:ff:1::5',
+  '2001:db8:fe::5',
+  NODE_IP6,
+  V6_LB[0]!,
+  '2001:4860::8888',
+];
 export const PORTS = [80, 443, 53, 8080];
 export const NODE_PORTS = Array.from({ length: 12 }, (_, i) => 30000 + i);
 const PROTOCOLS: Protocol[] = ['TCP', 'TCP', 'UDP', 'SCTP'];
@@ -134,7 +164,12 @@ export function planFromShape(r: Rng, s: PlanShape): ServicePortPlan {
  * A snapshot of these shapes. With `previous`, about half the plans whose shape is unchanged are
  * the very same objects as before (as the planner reuses unchanged plans).
  */
-export function randomSnapshot(r: Rng, shapes: readonly PlanShape[], generation: number, previous?: Snapshot): Snapshot {
+export function randomSnapshot(
+  r: Rng,
+  shapes: readonly PlanShape[],
+  generation: number,
+  previous?: Snapshot,
+): Snapshot {
   const reuse = (s: PlanShape): ServicePortPlan | undefined => {
     if (previous === undefined || !r.bool(0.5)) return undefined;
     for (const p of previous.servicePorts.values()) if (p.name === s.name) return p;
@@ -142,7 +177,8 @@ export function randomSnapshot(r: Rng, shapes: readonly PlanShape[], generation:
   };
   const npa = (kind: number, family: 'IPv4' | 'IPv6'): NodePortAddresses => {
     if (kind === 0) return { kind: 'all' };
-    if (kind === 1) return { kind: 'cidrs', cidrs: [family === 'IPv4' ? `${NODE_IP}/32` : `${NODE_IP6}/128`] };
+    if (kind === 1)
+      return { kind: 'cidrs', cidrs: [family === 'IPv4' ? `${NODE_IP}/32` : `${NODE_IP6}/128`] };
     return { kind: 'cidrs', cidrs: [family === 'IPv4' ? '192.168.77.0/24' : 'fd00:77::/64'] };
   };
   return snapshot(

@@ -8,7 +8,8 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
-export type ProbeProtocol = 'tcp' | 'udp';
+/** 'sctp' probes go through Topology.probe (raw INIT + pod-side observation, agent-sctp.ts). */
+export type ProbeProtocol = 'tcp' | 'udp' | 'sctp';
 
 /** What an echo server answers: who it is and which client address it saw. */
 export interface EchoReply {
@@ -84,6 +85,8 @@ export class Agent {
   }
 
   static start(options: AgentOptions): Promise<Agent> {
+    // Slow machines (the IPVS suite runs under QEMU software emulation) may raise this.
+    const readyMs = Number(process.env.SWITCHYARD_AGENT_READY_MS ?? '') || 10_000;
     const argv = [agentScriptPath(), '--name', options.name];
     if (options.tcpPorts?.length) argv.push('--tcp', options.tcpPorts.join(','));
     if (options.udpPorts?.length) argv.push('--udp', options.udpPorts.join(','));
@@ -97,9 +100,13 @@ export class Agent {
       const timer = setTimeout(() => {
         if (!ready) {
           child.kill('SIGKILL');
-          reject(new Error(`agent ${options.name}: not ready after 10 s; stderr: ${agent.stderrTail.join('\n')}`));
+          reject(
+            new Error(
+              `agent ${options.name}: not ready after ${readyMs / 1000} s; stderr: ${agent.stderrTail.join('\n')}`,
+            ),
+          );
         }
-      }, 10_000);
+      }, readyMs);
       readline.createInterface({ input: child.stderr }).on('line', (line) => {
         agent.stderrTail.push(line);
         if (agent.stderrTail.length > 20) agent.stderrTail.shift();
@@ -142,7 +149,9 @@ export class Agent {
         for (const w of agent.pending.values()) w(res);
         agent.pending.clear();
         if (!ready) {
-          reject(new Error(`agent ${options.name} exited (${code ?? signal}): ${agent.stderrTail.join('\n')}`));
+          reject(
+            new Error(`agent ${options.name} exited (${code ?? signal}): ${agent.stderrTail.join('\n')}`),
+          );
         }
       });
     });
@@ -167,7 +176,12 @@ export class Agent {
     return this.send({ op: 'udp', host, port, ...options });
   }
 
-  probe(protocol: ProbeProtocol, host: string, port: number, options: ProbeOptions = {}): Promise<ProbeResult> {
+  probe(
+    protocol: ProbeProtocol,
+    host: string,
+    port: number,
+    options: ProbeOptions = {},
+  ): Promise<ProbeResult> {
     return protocol === 'tcp' ? this.tcp(host, port, options) : this.udp(host, port, options);
   }
 

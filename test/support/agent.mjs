@@ -76,7 +76,9 @@ function startTcpServer(port) {
         let nl;
         while ((nl = buf.indexOf('\n')) >= 0) {
           buf = buf.slice(nl + 1);
-          sock.write(serverReply('tcp', sock.remoteAddress, sock.remotePort, sock.localAddress, sock.localPort, seq++));
+          sock.write(
+            serverReply('tcp', sock.remoteAddress, sock.remotePort, sock.localAddress, sock.localPort, seq++),
+          );
         }
       });
       sock.on('error', () => undefined);
@@ -242,7 +244,8 @@ async function handle(cmd) {
           });
           const onGone = (e) => {
             state.closed = true;
-            for (const w of state.waiters.splice(0)) w(e ? { ...classify(e), result: 'closed' } : { result: 'closed' });
+            for (const w of state.waiters.splice(0))
+              w(e ? { ...classify(e), result: 'closed' } : { result: 'closed' });
           };
           sock.on('error', onGone);
           sock.on('close', () => onGone());

@@ -441,7 +441,10 @@ export class ApiServerFixture {
     socket.on('close', () => this.sockets.delete(socket));
   }
 
-  private prepare(resource: ApiResource, obj: FixtureObject | FixtureInput): { key: string; stored: FixtureObject } {
+  private prepare(
+    resource: ApiResource,
+    obj: FixtureObject | FixtureInput,
+  ): { key: string; stored: FixtureObject } {
     const info = RESOURCE_INFO[resource];
     const name = obj.metadata?.name;
     if (!name) throw new Error(`${resource}: object without metadata.name`);

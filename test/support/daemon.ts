@@ -23,7 +23,8 @@ import type { Topology } from './netns-topology.js';
 export function repoRoot(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 6; i++) {
-    if (existsSync(path.join(dir, 'package.json')) && existsSync(path.join(dir, 'bin', 'switchyard.js'))) return dir;
+    if (existsSync(path.join(dir, 'package.json')) && existsSync(path.join(dir, 'bin', 'switchyard.js')))
+      return dir;
     dir = path.dirname(dir);
   }
   throw new Error('cannot find the repository root (package.json + bin/switchyard.js)');
@@ -37,7 +38,8 @@ export function daemonUnavailableReason(): string | undefined {
   } catch (e) {
     return (e as Error).message;
   }
-  if (!existsSync(path.join(root, 'dist', 'core', 'cli', 'bin.js'))) return 'dist/core/cli/bin.js missing: run `npm run build:ts` first';
+  if (!existsSync(path.join(root, 'dist', 'core', 'cli', 'bin.js')))
+    return 'dist/core/cli/bin.js missing: run `npm run build:ts` first';
   return undefined;
 }
 
@@ -94,7 +96,9 @@ function httpGet(url: string, timeoutMs = 2000): Promise<{ status: number; body:
     const req = http.get(url, { timeout: timeoutMs }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
+      );
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(new Error(`GET ${url}: timeout`)));
@@ -150,7 +154,13 @@ export class DaemonProcess {
       cwd: repoRoot(),
     });
     child.stdin.end();
-    return new DaemonProcess(child, args, `http://${mgmt}:${HEALTHZ_PORT}/healthz`, `http://${mgmt}:${METRICS_PORT}/metrics`, o.onLog);
+    return new DaemonProcess(
+      child,
+      args,
+      `http://${mgmt}:${HEALTHZ_PORT}/healthz`,
+      `http://${mgmt}:${METRICS_PORT}/metrics`,
+      o.onLog,
+    );
   }
 
   get pid(): number | undefined {
@@ -185,7 +195,10 @@ export class DaemonProcess {
     const deadline = Date.now() + timeoutMs;
     let lastError = '';
     while (Date.now() < deadline) {
-      if (!this.running) throw new Error(`daemon exited (${JSON.stringify(this.exitInfo)}) before its first sync:\n${this.tail()}`);
+      if (!this.running)
+        throw new Error(
+          `daemon exited (${JSON.stringify(this.exitInfo)}) before its first sync:\n${this.tail()}`,
+        );
       try {
         const m = await this.metrics();
         if ((m.max('kubeproxy_sync_proxy_rules_last_timestamp_seconds') ?? 0) > 0) return;
@@ -204,10 +217,13 @@ export class DaemonProcess {
    */
   async applyAndWait(change: () => void | Promise<void>, timeoutMs = 15_000): Promise<void> {
     const changes = (m: DaemonMetrics): number =>
-      m.sum('kubeproxy_sync_proxy_rules_service_changes_total') + m.sum('kubeproxy_sync_proxy_rules_endpoint_changes_total');
+      m.sum('kubeproxy_sync_proxy_rules_service_changes_total') +
+      m.sum('kubeproxy_sync_proxy_rules_endpoint_changes_total');
     const pending = (m: DaemonMetrics): number =>
-      m.sum('kubeproxy_sync_proxy_rules_service_changes_pending') + m.sum('kubeproxy_sync_proxy_rules_endpoint_changes_pending');
-    const lastSync = (m: DaemonMetrics): number => m.max('kubeproxy_sync_proxy_rules_last_timestamp_seconds') ?? 0;
+      m.sum('kubeproxy_sync_proxy_rules_service_changes_pending') +
+      m.sum('kubeproxy_sync_proxy_rules_endpoint_changes_pending');
+    const lastSync = (m: DaemonMetrics): number =>
+      m.max('kubeproxy_sync_proxy_rules_last_timestamp_seconds') ?? 0;
     const before = await this.metrics();
     const c0 = changes(before);
     let syncBefore = lastSync(before);
@@ -253,7 +269,11 @@ export function startDaemon(options: DaemonOptions): DaemonProcess {
 }
 
 /** `switchyard --cleanup` in the node namespace; resolves with the exit code and the output. */
-export async function runCleanup(topology: Topology, mode = 'nftables', extraArgs: readonly string[] = []): Promise<{ code: number | null; output: string }> {
+export async function runCleanup(
+  topology: Topology,
+  mode = 'nftables',
+  extraArgs: readonly string[] = [],
+): Promise<{ code: number | null; output: string }> {
   const d = DaemonProcess.start({ topology, mode, extraArgs: ['--cleanup', ...extraArgs] });
   const code = await d.waitExit();
   return { code, output: d.tail(100) };
@@ -266,7 +286,10 @@ export interface TcpForwarder {
 }
 
 /** Forward TCP connections from `listenHost:<ephemeral>` to `target` (e.g. the API fixture). */
-export async function startTcpForwarder(listenHost: string, target: { host: string; port: number }): Promise<TcpForwarder> {
+export async function startTcpForwarder(
+  listenHost: string,
+  target: { host: string; port: number },
+): Promise<TcpForwarder> {
   const sockets = new Set<net.Socket>();
   const server = net.createServer((inbound) => {
     const outbound = net.connect(target.port, target.host);

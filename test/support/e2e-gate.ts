@@ -21,7 +21,8 @@ function hasCommand(cmd: string): boolean {
  */
 export function kernelUnavailableReason(tools: readonly string[] = ['ip', 'nft']): string | undefined {
   if (process.platform !== 'linux') return 'not Linux';
-  if (typeof process.getuid === 'function' && process.getuid() !== 0) return 'not root (network namespaces need root)';
+  if (typeof process.getuid === 'function' && process.getuid() !== 0)
+    return 'not root (network namespaces need root)';
   const missing = tools.filter((t) => !hasCommand(t));
   if (missing.length > 0) return `missing ${missing.join(', ')} (run scripts/setup.sh as root)`;
   return undefined;

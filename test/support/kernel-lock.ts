@@ -72,7 +72,8 @@ export async function acquireKernelLock(options: KernelLockOptions = {}): Promis
       rmSync(dir, { recursive: true, force: true });
       continue;
     }
-    if (Date.now() > deadline) throw new Error(`kernel lock ${dir}: still held by pid ${owner} after waiting`);
+    if (Date.now() > deadline)
+      throw new Error(`kernel lock ${dir}: still held by pid ${owner} after waiting`);
     await new Promise((r) => setTimeout(r, options.pollMs ?? 200));
   }
   let held = true;

@@ -1,4 +1,9 @@
-import { SpawnExecutor, type ExecOptions, type ExecResult, type Executor } from '../../backends/exec/executor.js';
+import {
+  SpawnExecutor,
+  type ExecOptions,
+  type ExecResult,
+  type Executor,
+} from '../../backends/exec/executor.js';
 
 /**
  * An Executor that runs every program inside a network namespace (`ip netns exec NS cmd ...`),

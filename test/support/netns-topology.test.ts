@@ -1,11 +1,22 @@
 // Self-test of the network-namespace test bed. IP plan: pods 10.244.0.0/16 (this node
 // 10.244.1.0/24, other node 10.244.2.0/24), ClusterIPs 10.96.0.0/16, node 192.168.77.2,
 // external client 192.168.77.1, LB source range 203.0.113.0/25.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import net from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { sctpProbeUnavailableReason } from './agent-sctp.js';
 import { describeE2E, kernelUnavailableReason } from './e2e-gate.js';
-import { createTopology, listTopologyNamespaces, sweepStaleTopologies, TOPOLOGY_PLAN as P, type Topology } from './netns-topology.js';
+import {
+  createTopology,
+  listTopologyNamespaces,
+  sweepStaleTopologies,
+  TOPOLOGY_PLAN as P,
+  type Topology,
+} from './netns-topology.js';
 
 describeE2E('netns topology', kernelUnavailableReason(['ip']), () => {
   let topo: Topology | undefined;
@@ -59,7 +70,9 @@ describeE2E('netns topology', kernelUnavailableReason(['ip']), () => {
       expect(r.reply?.name).toBe(name);
       expect(r.reply?.clientIp).toBe(P.clientIPv4);
     }
-    const bound = await t().probe('external', 'tcp', '10.244.1.10', 8080, { localAddress: P.clientAllowedIPv4 });
+    const bound = await t().probe('external', 'tcp', '10.244.1.10', 8080, {
+      localAddress: P.clientAllowedIPv4,
+    });
     expect(bound.reply?.clientIp).toBe(P.clientAllowedIPv4);
   });
 
@@ -74,6 +87,21 @@ describeE2E('netns topology', kernelUnavailableReason(['ip']), () => {
     expect(u6.reply).toMatchObject({ name: 'pod-c', clientIp: P.clientIPv6 });
   });
 
+  it.skipIf(sctpProbeUnavailableReason() !== undefined)(
+    'sees SCTP INITs at the pod they were sent to, with their source',
+    async () => {
+      const r = await t().probe('pod-a', 'sctp', '10.244.2.10', 7777);
+      expect(r.result).toBe('reply');
+      expect(r.reply).toMatchObject({ name: 'pod-c', clientIp: '10.244.1.10', proto: 'sctp' });
+      const r6 = await t().probe('external', 'sctp', 'fd00:10:244:1::11', 7777);
+      expect(r6.reply).toMatchObject({ name: 'pod-b', clientIp: P.clientIPv6 });
+      // Nobody is at 10.96.9.9: the upstream router refuses it, no pod sees it.
+      expect((await t().probe('pod-a', 'sctp', '10.96.9.9', 7777, { timeoutMs: 300 })).result).toBe(
+        'timeout',
+      );
+    },
+  );
+
   it('reports refused at once for a closed port and timeout for a black hole', async () => {
     const tcp = await t().probe('external', 'tcp', '10.244.1.10', 9999);
     expect(tcp.result).toBe('refused');
@@ -86,7 +114,8 @@ describeE2E('netns topology', kernelUnavailableReason(['ip']), () => {
     expect(Date.now() - started).toBeLessThan(5000);
     // A black hole without ARP: a pod-side drop rule.
     await t().exec('pod-b', ['nft', '-f', '-'], {
-      stdin: 'table inet t {\n chain input {\n type filter hook input priority 0;\n tcp dport 8080 drop\n }\n}\n',
+      stdin:
+        'table inet t {\n chain input {\n type filter hook input priority 0;\n tcp dport 8080 drop\n }\n}\n',
     });
     const dropped = await t().probe('external', 'tcp', '10.244.1.11', 8080, { timeoutMs: 300 });
     expect(dropped.result).toBe('timeout');
@@ -139,7 +168,61 @@ describeE2E('netns topology', kernelUnavailableReason(['ip']), () => {
     expect(execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' })).not.toContain(veth);
     expect(() => process.kill(pid, 0)).toThrow();
     // The topology still in use survives a sweep (its creator is alive).
-    expect(sweepStaleTopologies()).toEqual([]);
+    expect(sweepStaleTopologies()).not.toContain(t().nodeNs);
+    expect(listTopologyNamespaces()).toContain(t().nodeNs);
+  });
+
+  // A topology made by another process (the compiled module, as a crashed test file would
+  // have made it): SIGTERM runs its cleanup; SIGKILL leaves it for the next sweep.
+  const compiled = path.resolve(
+    path.dirname(fileURLToPath(import.meta.url)),
+    '../../dist/test/support/netns-topology.js',
+  );
+  const childTopology = async (): Promise<{
+    pid: number;
+    ns: string[];
+    kill: (s: NodeJS.Signals) => Promise<void>;
+  }> => {
+    const script = `import(${JSON.stringify(compiled)}).then(async (m) => {
+      const t = await m.createTopology({ pods: [{ name: 'x', tcpPorts: [8080] }], ipv6: false });
+      console.log(JSON.stringify([t.nodeNs, t.clientNs, t.pod('x').netns]));
+      setInterval(() => undefined, 1000);
+    });`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    const line = await new Promise<string>((resolve, reject) => {
+      readline.createInterface({ input: child.stdout }).once('line', resolve);
+      child.once('exit', (c) => reject(new Error(`child exited ${c}`)));
+    });
+    return {
+      pid: child.pid ?? -1,
+      ns: JSON.parse(line) as string[],
+      kill: async (sig) => {
+        child.kill(sig);
+        await exited;
+      },
+    };
+  };
+
+  it.skipIf(!existsSync(compiled))(
+    'cleans up on SIGTERM of the process that made it (needs npm run build:ts)',
+    async () => {
+      const c = await childTopology();
+      expect(listTopologyNamespaces()).toEqual(expect.arrayContaining(c.ns));
+      await c.kill('SIGTERM');
+      for (const ns of c.ns) expect(listTopologyNamespaces()).not.toContain(ns);
+    },
+  );
+
+  it.skipIf(!existsSync(compiled))('sweeps what a SIGKILLed process left behind', async () => {
+    const c = await childTopology();
+    await c.kill('SIGKILL');
+    // Its agents die with their stdin; the namespaces stay until a sweep.
+    expect(listTopologyNamespaces()).toEqual(expect.arrayContaining(c.ns));
+    sweepStaleTopologies(); // (a concurrent test process may sweep them first: either way they go)
+    for (const ns of c.ns) expect(listTopologyNamespaces()).not.toContain(ns);
     expect(listTopologyNamespaces()).toContain(t().nodeNs);
   });
 });

@@ -25,9 +25,15 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { SpawnExecutor, type ExecOptions, type ExecResult, type Executor } from '../../backends/exec/executor.js';
+import {
+  SpawnExecutor,
+  type ExecOptions,
+  type ExecResult,
+  type Executor,
+} from '../../backends/exec/executor.js';
 import { Agent, type ProbeOptions, type ProbeProtocol, type ProbeResult } from './agent-client.js';
 import { NetnsExecutor } from './netns-executor.js';
+import { SctpProber } from './agent-sctp.js';
 
 /** Fixed addresses of the test bed (the same in every topology; namespaces isolate them). */
 export const TOPOLOGY_PLAN = {
@@ -127,7 +133,18 @@ export interface Topology {
   executorFor(place: Place): Executor;
   /** The traffic agent of a place. */
   agent(place: Place): Agent;
-  probe(from: Place, protocol: ProbeProtocol, host: string, port: number, options?: ProbeOptions): Promise<ProbeResult>;
+  /**
+   * One request from a place. TCP/UDP: through the place's agent. SCTP: a raw INIT observed by
+   * the pods (agent-sctp.ts; needs python3): 'reply' names the pod that got it and the source
+   * it saw, else 'timeout'; SCTP probes are serialized.
+   */
+  probe(
+    from: Place,
+    protocol: ProbeProtocol,
+    host: string,
+    port: number,
+    options?: ProbeOptions,
+  ): Promise<ProbeResult>;
   /** Kill every process, delete every namespace and interface; idempotent. */
   destroy(): Promise<void>;
 }
@@ -229,6 +246,7 @@ class TopologyImpl implements Topology {
   readonly executor: Executor;
   readonly otherNs?: string;
   private readonly agents = new Map<Place, Agent>();
+  private sctpProber: SctpProber | undefined;
   private readonly createdNs: string[] = [];
   private destroyed = false;
   readonly spawn = new SpawnExecutor();
@@ -285,7 +303,22 @@ class TopologyImpl implements Topology {
     return a;
   }
 
-  probe(from: Place, protocol: ProbeProtocol, host: string, port: number, options?: ProbeOptions): Promise<ProbeResult> {
+  probe(
+    from: Place,
+    protocol: ProbeProtocol,
+    host: string,
+    port: number,
+    options?: ProbeOptions,
+  ): Promise<ProbeResult> {
+    if (protocol === 'sctp') {
+      this.sctpProber ??= new SctpProber(
+        this.pods.map((p) => ({ name: p.name, executor: this.executorFor(p.name) })),
+      );
+      return this.sctpProber.probe(this.executorFor(from), host, port, {
+        ...(options?.localAddress ? { localAddress: options.localAddress } : {}),
+        ...(options?.timeoutMs ? { waitMs: Math.min(options.timeoutMs, 1000) } : {}),
+      });
+    }
     return this.agent(from).probe(protocol, host, port, options);
   }
 
@@ -325,7 +358,14 @@ class TopologyImpl implements Topology {
     return this.spawn.run('ip', ['netns', 'exec', ns, 'sysctl', '-q', '-w', ...settings]);
   }
 
-  async startAgent(place: Place, ns: string, name: string, tcp?: readonly number[], udp?: readonly number[], log?: (l: string) => void): Promise<void> {
+  async startAgent(
+    place: Place,
+    ns: string,
+    name: string,
+    tcp?: readonly number[],
+    udp?: readonly number[],
+    log?: (l: string) => void,
+  ): Promise<void> {
     const agent = await Agent.start({
       netns: ns,
       name,
@@ -368,7 +408,14 @@ export async function createTopology(spec: TopologySpec): Promise<Topology> {
   const needOther = spec.otherNode === true || spec.pods.some((p) => p.node === 'remote');
   const P = TOPOLOGY_PLAN;
 
-  const topo = new TopologyImpl(id, `${id}node`, `${id}ext`, needOther ? `${id}other` : undefined, { ...mgmt, rootVeth }, ipv6);
+  const topo = new TopologyImpl(
+    id,
+    `${id}node`,
+    `${id}ext`,
+    needOther ? `${id}other` : undefined,
+    { ...mgmt, rootVeth },
+    ipv6,
+  );
   try {
     await topo.ns('node');
     await topo.ns('ext');
@@ -398,8 +445,16 @@ export async function createTopology(spec: TopologySpec): Promise<Topology> {
     // reject, because the kernel's own unreachable-route errors are rate limited per host
     // (route/error_cost is not per namespace).
     await topo.sysctl(up, fwd);
-    const upLines = ['link set eth0 up', `addr add ${P.upstreamIPv4}/24 dev eth0`, `route add default via ${P.nodeUplinkIPv4} dev eth0`];
-    if (ipv6) upLines.push(`addr add ${P.upstreamIPv6}/64 dev eth0 nodad`, `route add default via ${P.nodeUplinkIPv6} dev eth0`);
+    const upLines = [
+      'link set eth0 up',
+      `addr add ${P.upstreamIPv4}/24 dev eth0`,
+      `route add default via ${P.nodeUplinkIPv4} dev eth0`,
+    ];
+    if (ipv6)
+      upLines.push(
+        `addr add ${P.upstreamIPv6}/64 dev eth0 nodad`,
+        `route add default via ${P.nodeUplinkIPv6} dev eth0`,
+      );
     const extLines = [
       'link set eth0 up',
       `addr add ${P.clientIPv4}/24 dev eth0`,
@@ -422,7 +477,18 @@ export async function createTopology(spec: TopologySpec): Promise<Topology> {
       );
     }
     // Management link: root side stays in the root namespace.
-    await topo.spawn.run('ip', ['link', 'add', rootVeth, 'type', 'veth', 'peer', 'name', 'mgmt0', 'netns', node]);
+    await topo.spawn.run('ip', [
+      'link',
+      'add',
+      rootVeth,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      'mgmt0',
+      'netns',
+      node,
+    ]);
     await topo.spawn.run('ip', ['addr', 'add', `${mgmt.rootIp}/30`, 'dev', rootVeth]);
     await topo.spawn.run('ip', ['link', 'set', rootVeth, 'up']);
     nodeLines.push('link set mgmt0 up', `addr add ${mgmt.nodeIp}/30 dev mgmt0`);
@@ -444,8 +510,14 @@ export async function createTopology(spec: TopologySpec): Promise<Topology> {
         `route add default via ${P.nodeLinkIPv4} dev eth0`,
       );
       if (ipv6) {
-        nodeLines.push(`addr add ${P.nodeLinkIPv6}/64 dev peer0 nodad`, `route add ${P.remotePodCIDRv6} via ${P.otherNodeIPv6} dev peer0`);
-        otherLines.push(`addr add ${P.otherNodeIPv6}/64 dev eth0 nodad`, `route add default via ${P.nodeLinkIPv6} dev eth0`);
+        nodeLines.push(
+          `addr add ${P.nodeLinkIPv6}/64 dev peer0 nodad`,
+          `route add ${P.remotePodCIDRv6} via ${P.otherNodeIPv6} dev peer0`,
+        );
+        otherLines.push(
+          `addr add ${P.otherNodeIPv6}/64 dev eth0 nodad`,
+          `route add default via ${P.nodeLinkIPv6} dev eth0`,
+        );
       }
     }
 
@@ -520,9 +592,12 @@ export async function createTopology(spec: TopologySpec): Promise<Topology> {
       const ps = spec.pods[i];
       starts.push(topo.startAgent(p.name, p.netns, p.name, ps?.tcpPorts, ps?.udpPorts, spec.log));
     }
-    starts.push(topo.startAgent('node', node, 'node', spec.nodeServers?.tcpPorts, spec.nodeServers?.udpPorts, spec.log));
+    starts.push(
+      topo.startAgent('node', node, 'node', spec.nodeServers?.tcpPorts, spec.nodeServers?.udpPorts, spec.log),
+    );
     starts.push(topo.startAgent('external', ext, 'external', undefined, undefined, spec.log));
-    if (topo.otherNs) starts.push(topo.startAgent('other', topo.otherNs, 'other', undefined, undefined, spec.log));
+    if (topo.otherNs)
+      starts.push(topo.startAgent('other', topo.otherNs, 'other', undefined, undefined, spec.log));
     await Promise.all(starts);
     return topo;
   } catch (e) {

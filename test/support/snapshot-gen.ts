@@ -40,12 +40,16 @@ export function servicePort(opts: PortOptions): ServicePortPlan {
   const internalEndpoints = opts.internalEndpoints ?? (internalPolicyLocal ? local : cluster);
   const externalEndpoints = opts.externalEndpoints ?? (externalPolicyLocal ? local : cluster);
   const external =
-    opts.nodePort !== undefined || (opts.externalIPs?.length ?? 0) > 0 || (opts.loadBalancerIPs?.length ?? 0) > 0;
-  const shortCircuitEndpoints = opts.shortCircuitEndpoints ?? (external && externalPolicyLocal ? cluster : []);
+    opts.nodePort !== undefined ||
+    (opts.externalIPs?.length ?? 0) > 0 ||
+    (opts.loadBalancerIPs?.length ?? 0) > 0;
+  const shortCircuitEndpoints =
+    opts.shortCircuitEndpoints ?? (external && externalPolicyLocal ? cluster : []);
   const verdict = (eps: readonly EndpointPlan[], localPolicy: boolean): 'forward' | 'reject' | 'drop' =>
     eps.length > 0 ? 'forward' : localPolicy && cluster.length > 0 ? 'drop' : 'reject';
   const all = new Map<string, EndpointPlan>();
-  for (const e of [...internalEndpoints, ...externalEndpoints, ...shortCircuitEndpoints]) all.set(`${e.ip}|${e.port}`, e);
+  for (const e of [...internalEndpoints, ...externalEndpoints, ...shortCircuitEndpoints])
+    all.set(`${e.ip}|${e.port}`, e);
   return {
     id: `${namespace}/${name}:${portName}/${protocol}/${family}`,
     serviceKey: `${namespace}/${name}`,

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { FakeExecutor } from '../../../backends/exec/executor.js';
 import { iptablesRegistration, IptablesBackend } from '../../../backends/iptables/index.js';
-import { JUMPS } from '../../../backends/iptables/jumps.js';
+import { JUMPS, jumpInsertLine, jumpPresent } from '../../../backends/iptables/jumps.js';
 import { chooseVariant, summarizeSave } from '../../../backends/iptables/variant.js';
 import { silentLogger } from '../../../core/log.js';
 import { ep, fullDelta, partialDelta, plan, recordingMetrics, snapshot, testConfig } from './fixtures.js';
@@ -30,9 +30,8 @@ describe('IptablesBackend', () => {
     expect(make().backend.name).toBe('iptables');
   });
 
-  it('full sync: lists own chains, restores with -w --noflush, then checks and inserts the jump rules', async () => {
+  it('full sync: lists both tables, restores with -w --noflush, inserting the missing jumps in the same restore', async () => {
     const { backend, exec } = make('legacy');
-    exec.on((c) => (c.command === 'iptables-legacy' && c.args.includes('-C') ? { code: 1, stderr: 'does not exist' } : undefined));
     const s = snapshot([a, b]);
     const r = await backend.sync(s, fullDelta(s));
     expect(r.full).toBe(true);
@@ -40,23 +39,35 @@ describe('IptablesBackend', () => {
     const restores = exec.callsTo('iptables-legacy-restore');
     expect(restores).toHaveLength(1);
     expect(restores[0]!.args).toEqual(['-w', '5', '--noflush']);
-    expect(restores[0]!.stdin).toContain('*nat');
-    const inserts = exec.callsTo('iptables-legacy').filter((c) => c.args.includes('-I'));
+    const text = restores[0]!.stdin!;
+    const inserts = text.split('\n').filter((l) => l.startsWith('-I '));
     expect(inserts).toHaveLength(JUMPS.length);
-    // inserted at position 1 in reverse, so the final order is JUMPS' order
-    expect(inserts[0]!.args.slice(0, 6)).toEqual(['-w', '5', '-t', 'nat', '-I', 'POSTROUTING']);
-    expect(inserts.at(-1)!.args).toContain('INPUT');
+    expect(inserts).toContain('-I PREROUTING 1 -m comment --comment "switchyard service portals" -j SY-SERVICES');
+    expect(inserts).toContain('-I FORWARD 1 -m conntrack --ctstate NEW -m comment --comment "switchyard service portals" -j SY-SERVICES');
+    // inserted at position 1 one after the other: the last FORWARD insert is JUMPS' first FORWARD jump
+    const forward = inserts.filter((l) => l.startsWith('-I FORWARD '));
+    expect(forward.at(-1)).toContain('-j SY-FIREWALL');
+    // the inserts come after our chains are declared, in the right table
+    const nat = text.slice(0, text.indexOf('*filter'));
+    expect(nat.indexOf('-I PREROUTING')).toBeGreaterThan(nat.indexOf(':SY-SERVICES'));
+    expect(nat).not.toContain('-I INPUT');
+    expect(exec.calls.filter((c) => c.args.includes('-C') || c.args.includes('-I'))).toEqual([]);
     expect(r.stats!.natRules).toBeGreaterThan(0);
     expect(r.stats!.fullSyncMs).toBeGreaterThanOrEqual(0);
     expect(exec.calls.every((c) => !c.command.startsWith('ip6tables'))).toBe(true);
   });
 
-  it('does not insert a jump rule that -C finds', async () => {
+  it('does not insert jumps the listing already shows (as iptables-save prints them)', async () => {
     const { backend, exec } = make('nft');
+    exec.on((c) => {
+      if (c.command !== 'iptables-nft-save') return undefined;
+      const table = c.args[1];
+      const lines = JUMPS.filter((j) => j.table === table).map((j) => jumpInsertLine(j).replace(/^-I (\S+) 1 /, '-A $1 '));
+      return { stdout: `*${table}\n${lines.join('\n')}\nCOMMIT\n` };
+    });
     const s = snapshot([a]);
     await backend.sync(s, fullDelta(s));
-    expect(exec.callsTo('iptables-nft').filter((c) => c.args.includes('-C'))).toHaveLength(JUMPS.length);
-    expect(exec.callsTo('iptables-nft').filter((c) => c.args.includes('-I'))).toHaveLength(0);
+    expect(exec.callsTo('iptables-nft-restore')[0]!.stdin).not.toMatch(/^-I /m);
   });
 
   it('partial sync: no kernel listing, no jump checks, only the changed Service port written', async () => {
@@ -142,15 +153,18 @@ describe('IptablesBackend', () => {
     expect(seen).toEqual([[undefined, 1], [1, 2]]);
   });
 
-  it('cleanup: deletes jumps and flushes + deletes only SY- chains, in both variants and families', async () => {
+  it('cleanup: one restore per variant and family deleting our jumps and SY- chains only', async () => {
     const exec = new FakeExecutor();
-    let deletes = 0;
     exec.on((c) => {
-      if (c.args.includes('-D')) return deletes++ % 2 === 0 ? { code: 0 } : { code: 1, stderr: 'Bad rule' };
       if (c.command.endsWith('-save') && c.args.includes('nat')) {
-        return { stdout: '*nat\n:PREROUTING ACCEPT [0:0]\n:KUBE-SERVICES - [0:0]\n:SY-SERVICES - [0:0]\n:SY-SEP-AAAA - [0:0]\nCOMMIT\n' };
+        return {
+          stdout:
+            '*nat\n:PREROUTING ACCEPT [0:0]\n:KUBE-SERVICES - [0:0]\n:SY-SERVICES - [0:0]\n:SY-SEP-AAAA - [0:0]\n' +
+            '-A PREROUTING -m comment --comment "switchyard service portals" -j SY-SERVICES\n' +
+            '-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES\nCOMMIT\n',
+        };
       }
-      if (c.command.endsWith('-save')) return { stdout: '*filter\n:INPUT ACCEPT [0:0]\n:SY-FORWARD - [0:0]\nCOMMIT\n' };
+      if (c.command.endsWith('-save')) return { stdout: '*filter\n:INPUT ACCEPT [0:0]\n:SY-FORWARD - [0:0]\n-A INPUT -j DROP\nCOMMIT\n' };
       return undefined;
     });
     const { backend } = make('legacy', exec);
@@ -162,10 +176,26 @@ describe('IptablesBackend', () => {
       expect(text).toContain('-X SY-SERVICES');
       expect(text).toContain('-X SY-SEP-AAAA');
       expect(text).toContain('-X SY-FORWARD');
+      expect(text.split('\n').filter((l) => l.startsWith('-D '))).toEqual([
+        '-D PREROUTING -m comment --comment "switchyard service portals" -j SY-SERVICES',
+      ]);
       expect(text).not.toContain('KUBE-');
-      expect(text).not.toContain('PREROUTING');
+      expect(text).not.toContain('-A INPUT');
     }
-    expect(exec.calls.filter((c) => c.args.includes('-D')).length).toBe(JUMPS.length * 2 * 4);
+  });
+
+  it('by default clears the UDP conntrack entries of an endpoint that went away, after the restore', async () => {
+    const { backend, exec } = make('legacy');
+    const dns1 = plan({ name: 'dns', protocol: 'UDP', clusterIP: '10.96.0.53', port: 53, endpoints: [ep('10.244.1.5', 53), ep('10.244.1.6', 53)] });
+    const dns2 = plan({ name: 'dns', protocol: 'UDP', clusterIP: '10.96.0.53', port: 53, endpoints: [ep('10.244.1.5', 53)] });
+    const s1 = snapshot([dns1], { generation: 1 });
+    await backend.sync(s1, fullDelta(s1));
+    exec.calls.length = 0;
+    const s2 = snapshot([dns2], { generation: 2 });
+    await backend.sync(s2, partialDelta([dns2.id]));
+    expect(exec.calls.map((c) => c.command)).toEqual(['iptables-legacy-restore', 'conntrack']);
+    const args = exec.callsTo('conntrack')[0]!.args;
+    expect(args).toEqual(expect.arrayContaining(['-D', '-p', 'udp', '--orig-dst', '10.96.0.53', '--reply-src', '10.244.1.6']));
   });
 
   it('cleanup skips a variant whose binaries are missing', async () => {
@@ -216,5 +246,14 @@ describe('variant choice', () => {
     expect(chooseVariant(rules, empty).variant).toBe('legacy');
     expect(chooseVariant(empty, rules).variant).toBe('nft');
     expect(chooseVariant(empty, empty).variant).toBe('nft');
+  });
+});
+
+describe('jump rules', () => {
+  it('recognizes a jump in save output whatever the match order, not a look-alike', () => {
+    const j = JUMPS.find((x) => x.chain === 'INPUT' && x.spec.includes('SY-EXTERNAL-SERVICES'))!;
+    expect(jumpPresent('-A INPUT -m comment --comment "switchyard externally-visible service portals" -m conntrack --ctstate NEW -j SY-EXTERNAL-SERVICES', j)).toBe(true);
+    expect(jumpPresent('-A FORWARD -m conntrack --ctstate NEW -m comment --comment "switchyard externally-visible service portals" -j SY-EXTERNAL-SERVICES', j)).toBe(false);
+    expect(jumpPresent('-A INPUT -j SY-EXTERNAL-SERVICES', j)).toBe(false);
   });
 });

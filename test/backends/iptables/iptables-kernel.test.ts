@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { SpawnExecutor } from '../../../backends/exec/executor.js';
 import { IptablesBackend } from '../../../backends/iptables/index.js';
+import { JUMPS } from '../../../backends/iptables/jumps.js';
 import { endpointChainName, servicePortHash } from '../../../backends/iptables/names.js';
 import { silentLogger } from '../../../core/log.js';
 import { describeE2E, kernelUnavailableReason } from '../../support/e2e-gate.js';
@@ -85,8 +86,14 @@ for (const variant of ['legacy', 'nft'] as const) {
       const backend = makeBackend();
       await backend.sync(s1, fullDelta(s1)); // a restart: full sync over our own rules
       const before = save();
-      const jumps = before.split('\n').filter((l) => l.includes('-j SY-SERVICES') && l.startsWith('-A PREROUTING')).length;
-      expect(jumps).toBe(1);
+      // every jump exactly once, after two full syncs (two backends, as across a restart)
+      const builtIn = /^-A (PREROUTING|INPUT|FORWARD|OUTPUT|POSTROUTING) .*-j SY-/;
+      const filterSave = inNs(`iptables-${variant}-save`, '-t', 'filter');
+      const natSave = inNs(`iptables-${variant}-save`, '-t', 'nat');
+      const jumpLines = [...natSave.split('\n'), ...filterSave.split('\n')].filter((l) => builtIn.test(l));
+      expect(jumpLines).toHaveLength(JUMPS.length);
+      expect(new Set(jumpLines).size).toBe(JUMPS.length);
+      expect(before).toContain('-A PREROUTING -m comment --comment "switchyard service portals" -j SY-SERVICES');
       const web2 = plan({ name: 'web', clusterIP: '10.96.0.10', endpoints: [ep('10.244.1.2'), ep('10.244.1.3'), ep('10.244.2.14', 8080, false)] });
       const s2 = snapshot([web2, dns, sctp, shop, itp, web6], { families: ['IPv4', 'IPv6'], generation: 2 });
       const r = await backend.sync(s2, partialDelta([web2.id], [empty.id]));

@@ -4,8 +4,20 @@
  */
 import { describe, expect, it } from 'vitest';
 import { CHAINS, MAX_CHAIN_NAME, base32, endpointChainName, servicePortHash } from '../../../backends/iptables/names.js';
-import { markHex, parseSaveChains, renderFamily, type RenderOptions } from '../../../backends/iptables/render.js';
+import {
+  markHex,
+  parseSaveChains,
+  renderFamily as renderParts,
+  restoreText,
+  type FamilyRender,
+  type RenderOptions,
+} from '../../../backends/iptables/render.js';
 import { ep, fullDelta, partialDelta, plan, snapshot } from './fixtures.js';
+
+function renderFamily(...args: Parameters<typeof renderParts>): FamilyRender & { text: string } {
+  const r = renderParts(...args);
+  return { ...r, text: restoreText(r) };
+}
 
 const OPTS: RenderOptions = { masqueradeBit: 14, localhostNodePorts: true };
 

@@ -50,7 +50,11 @@ export function parseTable(json: string): TableView {
 }
 
 /** `nft -j list table FAMILY switchyard`, or undefined when the table does not exist. */
-export async function listTable(executor: Executor, family: 'ip' | 'ip6', name = 'switchyard'): Promise<TableView | undefined> {
+export async function listTable(
+  executor: Executor,
+  family: 'ip' | 'ip6',
+  name = 'switchyard',
+): Promise<TableView | undefined> {
   const r = await executor.run('nft', ['-j', 'list', 'table', family, name], { allowFailure: true });
   if (r.code !== 0) return undefined;
   return parseTable(r.stdout);

@@ -5,13 +5,25 @@
 // cleanup, checked by reading the table back with `nft -j list table`.
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { SpawnExecutor, type ExecOptions, type ExecResult, type Executor } from '../../../backends/exec/executor.js';
+import {
+  SpawnExecutor,
+  type ExecOptions,
+  type ExecResult,
+  type Executor,
+} from '../../../backends/exec/executor.js';
 import { nftablesRegistration } from '../../../backends/nftables/index.js';
 import { silentLogger } from '../../../core/log.js';
 import type { BackendContext } from '../../../plugins/sdk/index.js';
 import { describeE2E, kernelUnavailableReason } from '../../support/e2e-gate.js';
 import { NetnsExecutor } from '../../support/netns-executor.js';
-import { endpoint, fullDelta, partialDelta, servicePort, snapshotOf, withPorts } from '../../support/snapshot-gen.js';
+import {
+  endpoint,
+  fullDelta,
+  partialDelta,
+  servicePort,
+  snapshotOf,
+  withPorts,
+} from '../../support/snapshot-gen.js';
 import { listTable } from './nft-json.js';
 
 const host = new SpawnExecutor();
@@ -34,7 +46,10 @@ class SabotagingExecutor implements Executor {
   run(command: string, args: readonly string[], options?: ExecOptions): Promise<ExecResult> {
     if (this.armed && command === 'nft' && options?.stdin) {
       this.armed = false;
-      return this.inner.run(command, args, { ...options, stdin: `${options.stdin}add element ip switchyard no-such-set { 1.2.3.4 }\n` });
+      return this.inner.run(command, args, {
+        ...options,
+        stdin: `${options.stdin}add element ip switchyard no-such-set { 1.2.3.4 }\n`,
+      });
     }
     return this.inner.run(command, args, options);
   }
@@ -43,8 +58,19 @@ class SabotagingExecutor implements Executor {
 const ep1 = endpoint('10.244.1.1', 8080);
 const ep2 = endpoint('10.244.1.2', 8080);
 const ep3 = endpoint('10.244.1.3', 8080);
-const web = servicePort({ name: 'web', clusterIP: '10.96.0.10', nodePort: 30080, clusterEndpoints: [ep1, ep2] });
-const dns = servicePort({ name: 'dns', protocol: 'UDP', port: 53, clusterIP: '10.96.0.53', clusterEndpoints: [] });
+const web = servicePort({
+  name: 'web',
+  clusterIP: '10.96.0.10',
+  nodePort: 30080,
+  clusterEndpoints: [ep1, ep2],
+});
+const dns = servicePort({
+  name: 'dns',
+  protocol: 'UDP',
+  port: 53,
+  clusterIP: '10.96.0.53',
+  clusterEndpoints: [],
+});
 const lb = servicePort({
   name: 'lb',
   clusterIP: '10.96.0.20',
@@ -53,99 +79,128 @@ const lb = servicePort({
   externalPolicyLocal: true,
   clusterEndpoints: [ep3, endpoint('10.244.0.9', 8080, { isLocal: true })],
 });
-const sticky = servicePort({ name: 'sticky', protocol: 'SCTP', clusterIP: '10.96.0.30', sessionAffinity: { timeoutSeconds: 300 }, clusterEndpoints: [ep1, ep2] });
-const v6 = servicePort({ name: 'web', family: 'IPv6', clusterIP: 'fd00:96::10', nodePort: 30080, clusterEndpoints: [endpoint('fd00:244::1', 8080)] });
-
-describeE2E('nftables backend on the real kernel (throwaway netns)', kernelUnavailableReason(['ip', 'nft']), () => {
-  beforeAll(async () => {
-    await host.run('ip', ['netns', 'add', ns]);
-  });
-  afterAll(async () => {
-    await host.run('ip', ['netns', 'del', ns], { allowFailure: true });
-  });
-
-  it('probe: nft present and the kernel accepts a check transaction', async () => {
-    const support = await nftablesRegistration.create(ctx()).probe();
-    expect(support.supported).toBe(true);
-    expect(support.details?.nft).toMatch(/^\d+\.\d+/);
-  });
-
-  it('full sync, incremental adds/removes, failure, restart and cleanup', async () => {
-    // something that is not ours must survive everything
-    await exec.run('nft', ['-f', '-'], { stdin: 'table ip other {\n\tchain c { type filter hook input priority 0; policy accept; }\n}\n' });
-
-    const backend = nftablesRegistration.create(ctx());
-    const s1 = snapshotOf([web, dns, lb, sticky, v6], { families: ['IPv4', 'IPv6'] });
-    const r1 = await backend.sync(s1, fullDelta(s1));
-    expect(r1.full).toBe(true);
-
-    let t = (await listTable(exec, 'ip'))!;
-    expect(t.sets.get('service-ips')).toEqual([
-      '10.96.0.10 . tcp . 80 : goto ep-ip-2',
-      '10.96.0.20 . tcp . 80 : goto ep-ip-2',
-      expect.stringMatching(/^10\.96\.0\.30 \. sctp \. 80 : goto aff-/),
-      '192.168.77.200 . tcp . 80 : goto ep-ip-1',
-    ]);
-    expect(t.sets.get('ip-endpoints')).toContain('10.96.0.10 . tcp . 80 . 1 : 10.244.1.2 . 8080');
-    expect(t.sets.get('service-nodeports')).toEqual(['tcp . 30080 : goto ep-npm-2']);
-    expect(t.sets.get('no-endpoint-services')).toEqual(['10.96.0.53 . udp . 53 : goto reject-chain']);
-    expect(t.sets.get('firewall-allow')).toEqual(['192.168.77.200 . tcp . 80 . 203.0.113.0/25']);
-    expect(t.sets.get('short-circuit-ips')).toEqual(['192.168.77.200 . tcp . 80 : goto ep-sc-2']);
-    expect(t.sets.get('cluster-ips')).toEqual(['10.96.0.10', '10.96.0.20', '10.96.0.30', '10.96.0.53']);
-    expect([...t.chains].filter((c) => c.startsWith('aff-'))).toHaveLength(3);
-    const t6 = (await listTable(exec, 'ip6'))!;
-    expect(t6.sets.get('ip-endpoints')).toEqual(['fd00:96::10 . tcp . 80 . 0 : fd00:244::1 . 8080']);
-
-    // incremental: web gains an endpoint, dns gets its first one, sticky goes away
-    const web2 = servicePort({ name: 'web', clusterIP: '10.96.0.10', nodePort: 30080, clusterEndpoints: [ep1, ep2, ep3] });
-    const dns2 = servicePort({ name: 'dns', protocol: 'UDP', port: 53, clusterIP: '10.96.0.53', clusterEndpoints: [ep1] });
-    const s2 = withPorts(s1, [web2, dns2], [sticky.id]);
-    const r2 = await backend.sync(s2, partialDelta([web.id, dns.id], [sticky.id]));
-    expect(r2.full).toBe(false);
-    t = (await listTable(exec, 'ip'))!;
-    expect(t.sets.get('service-ips')).toEqual([
-      '10.96.0.10 . tcp . 80 : goto ep-ip-3',
-      '10.96.0.20 . tcp . 80 : goto ep-ip-2',
-      '10.96.0.53 . udp . 53 : goto ep-ip-1',
-      '192.168.77.200 . tcp . 80 : goto ep-ip-1',
-    ]);
-    expect(t.sets.get('no-endpoint-services')).toEqual([]);
-    expect(t.sets.get('service-nodeports')).toEqual(['tcp . 30080 : goto ep-npm-3']);
-    expect(t.sets.get('ip-endpoints')).toContain('10.96.0.10 . tcp . 80 . 2 : 10.244.1.3 . 8080');
-    expect(t.sets.get('ip-endpoints')!.some((e) => e.startsWith('10.96.0.30'))).toBe(false);
-    expect(t.sets.get('cluster-ips')).toEqual(['10.96.0.10', '10.96.0.20', '10.96.0.53']);
-    expect([...t.chains].filter((c) => c.startsWith('aff-'))).toEqual([]);
-    expect(t.chains.has('ep-npm-2')).toBe(false); // no longer used
-    expect([...t.sets.keys()].filter((s) => s.startsWith('aff-'))).toEqual([]);
-
-    // a refused transaction leaves the previous rules fully in place, the next sync is full
-    const sabotage = new SabotagingExecutor(exec);
-    const flaky = nftablesRegistration.create(ctx(sabotage));
-    await flaky.sync(s2, fullDelta(s2));
-    const before = JSON.stringify([...(await listTable(exec, 'ip'))!.sets]);
-    const s3 = withPorts(s2, [], [web.id]);
-    sabotage.armed = true;
-    await expect(flaky.sync(s3, partialDelta([], [web.id]))).rejects.toThrow();
-    expect(JSON.stringify([...(await listTable(exec, 'ip'))!.sets])).toBe(before);
-    const r4 = await flaky.sync(s3, partialDelta([], [web.id]));
-    expect(r4.full).toBe(true);
-    t = (await listTable(exec, 'ip'))!;
-    expect(t.sets.get('service-ips')!.some((e) => e.startsWith('10.96.0.10 '))).toBe(false);
-
-    // restart: a fresh backend replaces an earlier run's rules in one transaction
-    const restarted = nftablesRegistration.create(ctx());
-    const s5 = snapshotOf([web], { families: ['IPv4'] });
-    await restarted.sync(s5, fullDelta(s5));
-    t = (await listTable(exec, 'ip'))!;
-    expect(t.sets.get('service-ips')).toEqual(['10.96.0.10 . tcp . 80 : goto ep-ip-2']);
-    expect(t.sets.get('cluster-ips')).toEqual(['10.96.0.10']);
-    expect(await listTable(exec, 'ip6')).toBeUndefined(); // IPv6 no longer programmed
-
-    // cleanup removes ours, twice in a row, and nothing else
-    await restarted.cleanup();
-    await restarted.cleanup();
-    expect(await listTable(exec, 'ip')).toBeUndefined();
-    expect(await listTable(exec, 'ip6')).toBeUndefined();
-    expect(await listTable(exec, 'ip', 'other')).toBeDefined();
-  });
+const sticky = servicePort({
+  name: 'sticky',
+  protocol: 'SCTP',
+  clusterIP: '10.96.0.30',
+  sessionAffinity: { timeoutSeconds: 300 },
+  clusterEndpoints: [ep1, ep2],
 });
+const v6 = servicePort({
+  name: 'web',
+  family: 'IPv6',
+  clusterIP: 'fd00:96::10',
+  nodePort: 30080,
+  clusterEndpoints: [endpoint('fd00:244::1', 8080)],
+});
+
+describeE2E(
+  'nftables backend on the real kernel (throwaway netns)',
+  kernelUnavailableReason(['ip', 'nft']),
+  () => {
+    beforeAll(async () => {
+      await host.run('ip', ['netns', 'add', ns]);
+    });
+    afterAll(async () => {
+      await host.run('ip', ['netns', 'del', ns], { allowFailure: true });
+    });
+
+    it('probe: nft present and the kernel accepts a check transaction', async () => {
+      const support = await nftablesRegistration.create(ctx()).probe();
+      expect(support.supported).toBe(true);
+      expect(support.details?.nft).toMatch(/^\d+\.\d+/);
+    });
+
+    it('full sync, incremental adds/removes, failure, restart and cleanup', async () => {
+      // something that is not ours must survive everything
+      await exec.run('nft', ['-f', '-'], {
+        stdin: 'table ip other {\n\tchain c { type filter hook input priority 0; policy accept; }\n}\n',
+      });
+
+      const backend = nftablesRegistration.create(ctx());
+      const s1 = snapshotOf([web, dns, lb, sticky, v6], { families: ['IPv4', 'IPv6'] });
+      const r1 = await backend.sync(s1, fullDelta(s1));
+      expect(r1.full).toBe(true);
+
+      let t = (await listTable(exec, 'ip'))!;
+      expect(t.sets.get('service-ips')).toEqual([
+        '10.96.0.10 . tcp . 80 : goto ep-ip-2',
+        '10.96.0.20 . tcp . 80 : goto ep-ip-2',
+        expect.stringMatching(/^10\.96\.0\.30 \. sctp \. 80 : goto aff-/),
+        '192.168.77.200 . tcp . 80 : goto ep-ip-1',
+      ]);
+      expect(t.sets.get('ip-endpoints')).toContain('10.96.0.10 . tcp . 80 . 1 : 10.244.1.2 . 8080');
+      expect(t.sets.get('service-nodeports')).toEqual(['tcp . 30080 : goto ep-npm-2']);
+      expect(t.sets.get('no-endpoint-services')).toEqual(['10.96.0.53 . udp . 53 : goto reject-chain']);
+      expect(t.sets.get('firewall-allow')).toEqual(['192.168.77.200 . tcp . 80 . 203.0.113.0/25']);
+      expect(t.sets.get('short-circuit-ips')).toEqual(['192.168.77.200 . tcp . 80 : goto ep-sc-2']);
+      expect(t.sets.get('cluster-ips')).toEqual(['10.96.0.10', '10.96.0.20', '10.96.0.30', '10.96.0.53']);
+      expect([...t.chains].filter((c) => c.startsWith('aff-'))).toHaveLength(3);
+      const t6 = (await listTable(exec, 'ip6'))!;
+      expect(t6.sets.get('ip-endpoints')).toEqual(['fd00:96::10 . tcp . 80 . 0 : fd00:244::1 . 8080']);
+
+      // incremental: web gains an endpoint, dns gets its first one, sticky goes away
+      const web2 = servicePort({
+        name: 'web',
+        clusterIP: '10.96.0.10',
+        nodePort: 30080,
+        clusterEndpoints: [ep1, ep2, ep3],
+      });
+      const dns2 = servicePort({
+        name: 'dns',
+        protocol: 'UDP',
+        port: 53,
+        clusterIP: '10.96.0.53',
+        clusterEndpoints: [ep1],
+      });
+      const s2 = withPorts(s1, [web2, dns2], [sticky.id]);
+      const r2 = await backend.sync(s2, partialDelta([web.id, dns.id], [sticky.id]));
+      expect(r2.full).toBe(false);
+      t = (await listTable(exec, 'ip'))!;
+      expect(t.sets.get('service-ips')).toEqual([
+        '10.96.0.10 . tcp . 80 : goto ep-ip-3',
+        '10.96.0.20 . tcp . 80 : goto ep-ip-2',
+        '10.96.0.53 . udp . 53 : goto ep-ip-1',
+        '192.168.77.200 . tcp . 80 : goto ep-ip-1',
+      ]);
+      expect(t.sets.get('no-endpoint-services')).toEqual([]);
+      expect(t.sets.get('service-nodeports')).toEqual(['tcp . 30080 : goto ep-npm-3']);
+      expect(t.sets.get('ip-endpoints')).toContain('10.96.0.10 . tcp . 80 . 2 : 10.244.1.3 . 8080');
+      expect(t.sets.get('ip-endpoints')!.some((e) => e.startsWith('10.96.0.30'))).toBe(false);
+      expect(t.sets.get('cluster-ips')).toEqual(['10.96.0.10', '10.96.0.20', '10.96.0.53']);
+      expect([...t.chains].filter((c) => c.startsWith('aff-'))).toEqual([]);
+      expect(t.chains.has('ep-npm-3')).toBe(true); // group chains are pre-created by full syncs
+      expect([...t.sets.keys()].filter((s) => s.startsWith('aff-'))).toEqual([]);
+
+      // a refused transaction leaves the previous rules fully in place, the next sync is full
+      const sabotage = new SabotagingExecutor(exec);
+      const flaky = nftablesRegistration.create(ctx(sabotage));
+      await flaky.sync(s2, fullDelta(s2));
+      const before = JSON.stringify([...(await listTable(exec, 'ip'))!.sets]);
+      const s3 = withPorts(s2, [], [web.id]);
+      sabotage.armed = true;
+      await expect(flaky.sync(s3, partialDelta([], [web.id]))).rejects.toThrow();
+      expect(JSON.stringify([...(await listTable(exec, 'ip'))!.sets])).toBe(before);
+      const r4 = await flaky.sync(s3, partialDelta([], [web.id]));
+      expect(r4.full).toBe(true);
+      t = (await listTable(exec, 'ip'))!;
+      expect(t.sets.get('service-ips')!.some((e) => e.startsWith('10.96.0.10 '))).toBe(false);
+
+      // restart: a fresh backend replaces an earlier run's rules in one transaction
+      const restarted = nftablesRegistration.create(ctx());
+      const s5 = snapshotOf([web], { families: ['IPv4'] });
+      await restarted.sync(s5, fullDelta(s5));
+      t = (await listTable(exec, 'ip'))!;
+      expect(t.sets.get('service-ips')).toEqual(['10.96.0.10 . tcp . 80 : goto ep-ip-2']);
+      expect(t.sets.get('cluster-ips')).toEqual(['10.96.0.10']);
+      expect(await listTable(exec, 'ip6')).toBeUndefined(); // IPv6 no longer programmed
+
+      // cleanup removes ours, twice in a row, and nothing else
+      await restarted.cleanup();
+      await restarted.cleanup();
+      expect(await listTable(exec, 'ip')).toBeUndefined();
+      expect(await listTable(exec, 'ip6')).toBeUndefined();
+      expect(await listTable(exec, 'ip', 'other')).toBeDefined();
+    });
+  },
+);

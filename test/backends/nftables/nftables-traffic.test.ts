@@ -13,7 +13,14 @@ import type { BackendContext } from '../../../plugins/sdk/index.js';
 import { describeE2E, kernelUnavailableReason } from '../../support/e2e-gate.js';
 import { acquireKernelLock, type KernelLock } from '../../support/kernel-lock.js';
 import { createTopology, TOPOLOGY_PLAN as P, type Topology } from '../../support/netns-topology.js';
-import { endpoint, fullDelta, partialDelta, servicePort, snapshotOf, withPorts } from '../../support/snapshot-gen.js';
+import {
+  endpoint,
+  fullDelta,
+  partialDelta,
+  servicePort,
+  snapshotOf,
+  withPorts,
+} from '../../support/snapshot-gen.js';
 
 describeE2E('nftables backend: real traffic (smoke)', kernelUnavailableReason(['ip', 'nft']), () => {
   let topo: Topology | undefined;
@@ -25,8 +32,20 @@ describeE2E('nftables backend: real traffic (smoke)', kernelUnavailableReason(['
   const podB = endpoint('10.244.1.11', 8080, { isLocal: true, targetName: 'pod-b' });
   const podC = endpoint('10.244.2.10', 8080, { isLocal: false, targetName: 'pod-c' });
   const dnsA = endpoint('10.244.1.10', 5353, { isLocal: true });
-  const web = servicePort({ name: 'web', clusterIP: '10.96.0.10', port: 80, nodePort: 30080, clusterEndpoints: [podA, podC] });
-  const empty = servicePort({ name: 'empty', clusterIP: '10.96.0.20', port: 80, nodePort: 30083, clusterEndpoints: [] });
+  const web = servicePort({
+    name: 'web',
+    clusterIP: '10.96.0.10',
+    port: 80,
+    nodePort: 30080,
+    clusterEndpoints: [podA, podC],
+  });
+  const empty = servicePort({
+    name: 'empty',
+    clusterIP: '10.96.0.20',
+    port: 80,
+    nodePort: 30083,
+    clusterEndpoints: [],
+  });
   const local = servicePort({
     name: 'local',
     clusterIP: '10.96.0.30',
@@ -44,7 +63,13 @@ describeE2E('nftables backend: real traffic (smoke)', kernelUnavailableReason(['
     clusterEndpoints: [podC],
   });
   const self = servicePort({ name: 'self', clusterIP: '10.96.0.40', port: 80, clusterEndpoints: [podA] });
-  const dns = servicePort({ name: 'dns', protocol: 'UDP', clusterIP: '10.96.0.53', port: 53, clusterEndpoints: [dnsA] });
+  const dns = servicePort({
+    name: 'dns',
+    protocol: 'UDP',
+    clusterIP: '10.96.0.53',
+    port: 53,
+    clusterEndpoints: [dnsA],
+  });
   const sticky = servicePort({
     name: 'sticky',
     clusterIP: '10.96.0.60',
@@ -151,7 +176,13 @@ describeE2E('nftables backend: real traffic (smoke)', kernelUnavailableReason(['
   });
 
   it('an incremental sync takes effect: endpoints swapped, a Service removed', async () => {
-    const web2 = servicePort({ name: 'web', clusterIP: '10.96.0.10', port: 80, nodePort: 30080, clusterEndpoints: [podB] });
+    const web2 = servicePort({
+      name: 'web',
+      clusterIP: '10.96.0.10',
+      port: 80,
+      nodePort: 30080,
+      clusterEndpoints: [podB],
+    });
     const next = withPorts(snapshot, [web2], [empty.id]);
     const r = await backend!.sync(next, partialDelta([web.id], [empty.id]));
     expect(r.full).toBe(false);

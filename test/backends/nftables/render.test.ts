@@ -3,11 +3,23 @@
 import { describe, expect, it } from 'vitest';
 import { FakeExecutor } from '../../../backends/exec/executor.js';
 import { nftablesRegistration } from '../../../backends/nftables/index.js';
-import { planSync, render, type NftablesState } from '../../../backends/nftables/render.js';
+import {
+  PRECREATED_GROUPS,
+  planSync,
+  render,
+  type NftablesState,
+} from '../../../backends/nftables/render.js';
 import { silentLogger } from '../../../core/log.js';
 import type { BackendContext } from '../../../plugins/sdk/index.js';
 import type { Snapshot, SnapshotDelta } from '../../../core/model/snapshot.js';
-import { endpoint, fullDelta, partialDelta, servicePort, snapshotOf, withPorts } from '../../support/snapshot-gen.js';
+import {
+  endpoint,
+  fullDelta,
+  partialDelta,
+  servicePort,
+  snapshotOf,
+  withPorts,
+} from '../../support/snapshot-gen.js';
 
 const ep1 = endpoint('10.244.1.1', 8080);
 const ep2 = endpoint('10.244.1.2', 8080);
@@ -23,7 +35,11 @@ function ctx(executor: FakeExecutor, masqueradeBit = 14): BackendContext {
 }
 
 /** Full render, then (optionally) an incremental one; returns both scripts. */
-function scripts(first: Snapshot, next?: Snapshot, delta?: SnapshotDelta): { full: string; inc: string; state: NftablesState } {
+function scripts(
+  first: Snapshot,
+  next?: Snapshot,
+  delta?: SnapshotDelta,
+): { full: string; inc: string; state: NftablesState } {
   const p1 = planSync(first, fullDelta(first), undefined);
   const s1 = p1.commit();
   if (!next) return { full: p1.script, inc: '', state: s1 };
@@ -89,7 +105,11 @@ describe('nftables render: full sync', () => {
     );
     const many = snapshotOf(
       Array.from({ length: 300 }, (_, i) =>
-        servicePort({ name: `s${i}`, clusterIP: `10.96.${2 + (i >> 7)}.${(i & 127) + 1}`, clusterEndpoints: [ep1, ep2] }),
+        servicePort({
+          name: `s${i}`,
+          clusterIP: `10.96.${2 + (i >> 7)}.${(i & 127) + 1}`,
+          clusterEndpoints: [ep1, ep2],
+        }),
       ),
     );
     const count = (script: string, re: RegExp): number => [...script.matchAll(re)].length;
@@ -126,13 +146,18 @@ describe('nftables render: full sync', () => {
     ]);
     const { full } = scripts(s);
     expect(added(full, 'no-endpoint-services')).toEqual(['10.96.0.20 . tcp . 80 : goto reject-chain']);
-    expect(added(full, 'no-endpoint-nodeports').sort()).toEqual(['tcp . 30020 : goto reject-chain', 'tcp . 30021 : drop']);
+    expect(added(full, 'no-endpoint-nodeports').sort()).toEqual([
+      'tcp . 30020 : goto reject-chain',
+      'tcp . 30021 : drop',
+    ]);
     // the Local service still short-circuits pods and the node to every endpoint
     expect(added(full, 'short-circuit-nodeports')).toEqual(['tcp . 30021 : goto ep-scnp-1']);
     expect(added(full, 'short-circuit-nodeport-endpoints')).toEqual(['tcp . 30021 . 0 : 10.244.1.1 . 8080']);
     expect(chainBody(full, 'reject-chain')).toContain('meta l4proto tcp reject with tcp reset');
     expect(chainBody(full, 'cluster-ips-check')).toContain('ip daddr @cluster-ips goto reject-chain');
-    expect(chainBody(full, 'filter-forward')).toMatch(/ct state new jump service-endpoints-check[\s\S]*ct state new jump cluster-ips-check/);
+    expect(chainBody(full, 'filter-forward')).toMatch(
+      /ct state new jump service-endpoints-check[\s\S]*ct state new jump cluster-ips-check/,
+    );
   });
 
   it('internalTrafficPolicy Local without a local endpoint drops ClusterIP traffic', () => {
@@ -156,7 +181,9 @@ describe('nftables render: full sync', () => {
       '192.168.77.100 . tcp . 80 : goto ep-ipm-2',
       '192.168.77.200 . tcp . 80 : goto ep-ipm-2',
     ]);
-    expect(chainBody(full, 'ep-npm-2')).toMatch(/jump mark-for-masquerade\n.*dnat ip to meta l4proto . th dport . numgen random mod 2 map @nodeport-endpoints/);
+    expect(chainBody(full, 'ep-npm-2')).toMatch(
+      /jump mark-for-masquerade\n.*dnat ip to meta l4proto . th dport . numgen random mod 2 map @nodeport-endpoints/,
+    );
     expect(chainBody(full, 'mark-for-masquerade')).toContain('meta mark set meta mark | 0x4000');
     expect(chainBody(full, 'services')).toContain(
       'fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @service-nodeports',
@@ -179,8 +206,12 @@ describe('nftables render: full sync', () => {
     expect(chainBody(full, 'ep-np-1')).not.toContain('mark-for-masquerade');
     expect(chainBody(full, 'ep-sc-2')).toContain('fib saddr type local jump mark-for-masquerade');
     const services = chainBody(full, 'services');
-    expect(services).toContain('ip saddr @cluster-cidrs ip daddr . meta l4proto . th dport vmap @short-circuit-ips');
-    expect(services).toContain('fib saddr type local ip daddr . meta l4proto . th dport vmap @short-circuit-ips');
+    expect(services).toContain(
+      'ip saddr @cluster-cidrs ip daddr . meta l4proto . th dport vmap @short-circuit-ips',
+    );
+    expect(services).toContain(
+      'fib saddr type local ip daddr . meta l4proto . th dport vmap @short-circuit-ips',
+    );
     // short-circuit rules come before the normal dispatch
     expect(services.indexOf('@short-circuit-ips')).toBeLessThan(services.indexOf('@service-ips'));
   });
@@ -204,13 +235,17 @@ describe('nftables render: full sync', () => {
   });
 
   it('sessionAffinity ClientIP: per-endpoint dynamic sets with the timeout', () => {
-    const s = snapshotOf([servicePort({ sessionAffinity: { timeoutSeconds: 600 }, clusterEndpoints: [ep1, ep2] })]);
+    const s = snapshotOf([
+      servicePort({ sessionAffinity: { timeoutSeconds: 600 }, clusterEndpoints: [ep1, ep2] }),
+    ]);
     const { full } = scripts(s);
     const svc = added(full, 'service-ips');
     expect(svc).toHaveLength(1);
     const dispatch = /goto (aff-\S+)/.exec(svc[0]!)![1]!;
     const body = chainBody(full, dispatch);
-    const sets = [...full.matchAll(/^\tset (aff-\S+) \{ type ipv4_addr; flags dynamic,timeout; timeout 600s; \}$/gm)].map((m) => m[1]);
+    const sets = [
+      ...full.matchAll(/^\tset (aff-\S+) \{ type ipv4_addr; flags dynamic,timeout; timeout 600s; \}$/gm),
+    ].map((m) => m[1]);
     expect(sets).toHaveLength(2);
     for (const set of sets) {
       expect(body).toContain(`ip saddr @${set} goto ${set}`);
@@ -236,18 +271,30 @@ describe('nftables render: full sync', () => {
       'meta mark set meta mark ^ 0x4000',
       'masquerade fully-random',
     ]);
-    const bit3 = planSync(snapshotOf([port]), fullDelta(snapshotOf([port])), undefined, { masqueradeBit: 3 }).script;
+    const bit3 = planSync(snapshotOf([port]), fullDelta(snapshotOf([port])), undefined, {
+      masqueradeBit: 3,
+    }).script;
     expect(chainBody(bit3, 'mark-for-masquerade')).toContain('meta mark | 0x8');
   });
 
   it('nodePortAddresses: CIDRs restrict NodePorts, an empty list disables them', () => {
     const port = servicePort({ nodePort: 30080, clusterEndpoints: [ep1] });
     const cidrs = scripts(
-      snapshotOf([port], { nodePortAddresses: { IPv4: { kind: 'cidrs', cidrs: ['192.168.77.0/24'] }, IPv6: { kind: 'all' } } }),
+      snapshotOf([port], {
+        nodePortAddresses: { IPv4: { kind: 'cidrs', cidrs: ['192.168.77.0/24'] }, IPv6: { kind: 'all' } },
+      }),
     ).full;
-    expect(cidrs).toMatch(/set nodeport-addresses \{ type ipv4_addr; flags interval; auto-merge; elements = \{ 192\.168\.77\.0\/24 \}; \}/);
-    expect(chainBody(cidrs, 'services')).toContain('ip daddr @nodeport-addresses meta l4proto . th dport vmap @service-nodeports');
-    const none = scripts(snapshotOf([port], { nodePortAddresses: { IPv4: { kind: 'cidrs', cidrs: [] }, IPv6: { kind: 'all' } } })).full;
+    expect(cidrs).toMatch(
+      /set nodeport-addresses \{ type ipv4_addr; flags interval; auto-merge; elements = \{ 192\.168\.77\.0\/24 \}; \}/,
+    );
+    expect(chainBody(cidrs, 'services')).toContain(
+      'ip daddr @nodeport-addresses meta l4proto . th dport vmap @service-nodeports',
+    );
+    const none = scripts(
+      snapshotOf([port], {
+        nodePortAddresses: { IPv4: { kind: 'cidrs', cidrs: [] }, IPv6: { kind: 'all' } },
+      }),
+    ).full;
     expect(added(none, 'service-nodeports')).toEqual([]);
     expect(chainBody(none, 'services')).not.toContain('service-nodeports');
   });
@@ -256,7 +303,12 @@ describe('nftables render: full sync', () => {
     const s = snapshotOf(
       [
         servicePort({ clusterEndpoints: [ep1] }),
-        servicePort({ family: 'IPv6', clusterIP: 'fd00:96::10', nodePort: 30080, clusterEndpoints: [endpoint('fd00:244::5', 8080)] }),
+        servicePort({
+          family: 'IPv6',
+          clusterIP: 'fd00:96::10',
+          nodePort: 30080,
+          clusterEndpoints: [endpoint('fd00:244::5', 8080)],
+        }),
       ],
       { families: ['IPv4', 'IPv6'] },
     );
@@ -264,15 +316,27 @@ describe('nftables render: full sync', () => {
     expect(full).toContain('delete table ip6 switchyard\ntable ip6 switchyard {');
     expect(added(full, 'service-ips', 'ip6')).toEqual(['fd00:96::10 . tcp . 80 : goto ep-ip-1']);
     expect(added(full, 'ip-endpoints', 'ip6')).toEqual(['fd00:96::10 . tcp . 80 . 0 : fd00:244::5 . 8080']);
-    expect(full).toContain('dnat ip6 to ip6 daddr . meta l4proto . th dport . numgen random mod 1 map @ip-endpoints');
+    expect(full).toContain(
+      'dnat ip6 to ip6 daddr . meta l4proto . th dport . numgen random mod 1 map @ip-endpoints',
+    );
     expect(full).toContain('ip6 daddr != ::1');
     expect(added(full, 'service-ips', 'ip')).toEqual(['10.96.0.10 . tcp . 80 : goto ep-ip-1']);
   });
 
   it('malformed pieces are skipped and counted; the rest still renders', () => {
     const s = snapshotOf([
-      servicePort({ name: 'bad', clusterIP: '10.96.0.300', port: 70000, nodePort: 0, clusterEndpoints: [ep1] }),
-      servicePort({ name: 'eps', clusterIP: '10.96.0.31', clusterEndpoints: [endpoint('not-an-ip', 80), endpoint('10.244.1.9', 0), ep1] }),
+      servicePort({
+        name: 'bad',
+        clusterIP: '10.96.0.300',
+        port: 70000,
+        nodePort: 0,
+        clusterEndpoints: [ep1],
+      }),
+      servicePort({
+        name: 'eps',
+        clusterIP: '10.96.0.31',
+        clusterEndpoints: [endpoint('not-an-ip', 80), endpoint('10.244.1.9', 0), ep1],
+      }),
       servicePort({ name: 'v6-in-v4', clusterIP: 'fd00::1', clusterEndpoints: [ep1] }),
     ]);
     const plan = planSync(s, fullDelta(s), undefined);
@@ -281,8 +345,18 @@ describe('nftables render: full sync', () => {
   });
 
   it('two Services claiming one external IP: the first (by id) wins, the other takes over when it goes', () => {
-    const a = servicePort({ name: 'a', clusterIP: '10.96.0.40', externalIPs: ['192.168.77.100'], clusterEndpoints: [ep1] });
-    const b = servicePort({ name: 'b', clusterIP: '10.96.0.41', externalIPs: ['192.168.77.100'], clusterEndpoints: [ep2] });
+    const a = servicePort({
+      name: 'a',
+      clusterIP: '10.96.0.40',
+      externalIPs: ['192.168.77.100'],
+      clusterEndpoints: [ep1],
+    });
+    const b = servicePort({
+      name: 'b',
+      clusterIP: '10.96.0.41',
+      externalIPs: ['192.168.77.100'],
+      clusterEndpoints: [ep2],
+    });
     const s1 = snapshotOf([b, a]);
     const s2 = withPorts(s1, [], [a.id]);
     const { full, inc } = scripts(s1, s2, partialDelta([], [a.id]));
@@ -299,24 +373,49 @@ describe('nftables render: incremental sync', () => {
   const base = snapshotOf([a, b]);
 
   it('sends only the changed elements, never the table', () => {
-    const a2 = servicePort({ name: 'a', clusterIP: '10.96.0.50', clusterEndpoints: [ep1, ep2, endpoint('10.244.1.3', 8080)] });
+    const a2 = servicePort({
+      name: 'a',
+      clusterIP: '10.96.0.50',
+      clusterEndpoints: [ep1, ep2, endpoint('10.244.1.3', 8080)],
+    });
     const { inc } = scripts(base, withPorts(base, [a2]), partialDelta([a.id]));
     expect(inc).not.toMatch(/table ip switchyard \{|delete table/);
-    expect(inc).toContain('add chain ip switchyard ep-ip-3');
+    // group chains for 1..64 endpoints exist since the full sync: nothing but elements
+    expect(inc).not.toMatch(/chain/);
     expect(deleted(inc, 'service-ips')).toEqual(['10.96.0.50 . tcp . 80']);
     expect(added(inc, 'service-ips')).toEqual(['10.96.0.50 . tcp . 80 : goto ep-ip-3']);
     // endpoints 0 and 1 are unchanged; only index 2 is new
     expect(deleted(inc, 'ip-endpoints')).toEqual([]);
     expect(added(inc, 'ip-endpoints')).toEqual(['10.96.0.50 . tcp . 80 . 2 : 10.244.1.3 . 8080']);
     expect(added(inc, 'hairpin')).toEqual(['10.244.1.3 . 10.244.1.3']);
-    // ep-ip-2 is no longer used by anyone: deleted after its elements
-    expect(inc.trim().split('\n').at(-1)).toBe('delete chain ip switchyard ep-ip-2');
+  });
+
+  it('an endpoint count beyond the pre-created group chains upgrades the sync to full', () => {
+    const eps = Array.from({ length: PRECREATED_GROUPS + 1 }, (_, i) => endpoint(`10.244.3.${i + 1}`, 8080));
+    const big = servicePort({ name: 'a', clusterIP: '10.96.0.50', clusterEndpoints: eps });
+    const p1 = planSync(base, fullDelta(base), undefined);
+    const p2 = planSync(withPorts(base, [big]), partialDelta([a.id]), p1.commit());
+    expect(p2.full).toBe(true);
+    expect(chainBody(p2.script, `ep-ip-${PRECREATED_GROUPS + 1}`)).toContain(
+      `numgen random mod ${PRECREATED_GROUPS + 1} map @ip-endpoints`,
+    );
+    // once created, a later incremental sync can use it
+    const state = p2.commit();
+    const big2 = servicePort({ name: 'b', clusterIP: '10.96.0.51', clusterEndpoints: eps });
+    const p3 = planSync(withPorts(base, [big, big2]), partialDelta([b.id]), state);
+    expect(p3.full).toBe(false);
+    expect(added(p3.script, 'service-ips')).toEqual([
+      `10.96.0.51 . tcp . 80 : goto ep-ip-${PRECREATED_GROUPS + 1}`,
+    ]);
   });
 
   it('removes stale elements; shared elements stay while another Service uses them', () => {
     const { inc } = scripts(base, withPorts(base, [], [a.id]), partialDelta([], [a.id]));
     expect(deleted(inc, 'service-ips')).toEqual(['10.96.0.50 . tcp . 80']);
-    expect(deleted(inc, 'ip-endpoints').sort()).toEqual(['10.96.0.50 . tcp . 80 . 0', '10.96.0.50 . tcp . 80 . 1']);
+    expect(deleted(inc, 'ip-endpoints').sort()).toEqual([
+      '10.96.0.50 . tcp . 80 . 0',
+      '10.96.0.50 . tcp . 80 . 1',
+    ]);
     expect(deleted(inc, 'cluster-ips')).toEqual(['10.96.0.50']);
     // 10.244.1.1 is still an endpoint of b; 10.244.1.2 is gone
     expect(deleted(inc, 'hairpin')).toEqual(['10.244.1.2 . 10.244.1.2']);
@@ -336,7 +435,13 @@ describe('nftables render: incremental sync', () => {
   });
 
   it('affinity objects are created, rewritten and deleted incrementally', () => {
-    const aff = (eps: typeof ep1[]) => servicePort({ name: 'aff', clusterIP: '10.96.0.60', sessionAffinity: { timeoutSeconds: 60 }, clusterEndpoints: eps });
+    const aff = (eps: (typeof ep1)[]) =>
+      servicePort({
+        name: 'aff',
+        clusterIP: '10.96.0.60',
+        sessionAffinity: { timeoutSeconds: 60 },
+        clusterEndpoints: eps,
+      });
     const s1 = snapshotOf([aff([ep1, ep2])]);
     const s2 = withPorts(s1, [aff([ep1])]);
     const { full, inc, state } = scripts(s1, s2, partialDelta([aff([ep1]).id]));
@@ -352,7 +457,9 @@ describe('nftables render: incremental sync', () => {
     const p3 = planSync(s3, partialDelta([], [aff([ep1]).id]), state);
     expect(p3.script).toContain(`delete element ip switchyard service-ips { 10.96.0.60 . tcp . 80 }`);
     expect(p3.script).toContain(`delete chain ip switchyard ${dispatch}`);
-    expect(p3.script.indexOf('delete element')).toBeLessThan(p3.script.indexOf(`delete chain ip switchyard ${dispatch}`));
+    expect(p3.script.indexOf('delete element')).toBeLessThan(
+      p3.script.indexOf(`delete chain ip switchyard ${dispatch}`),
+    );
   });
 
   it('a node-level change (cluster CIDR) upgrades an incremental sync to full', () => {
@@ -419,23 +526,35 @@ describe('NftablesBackend through the FakeExecutor', () => {
 
   it('cleanup deletes both tables and tolerates their absence', async () => {
     const ex = new FakeExecutor().on((c) =>
-      c.command === 'nft' ? { code: 1, stderr: 'Error: Could not process rule: No such file or directory' } : undefined,
+      c.command === 'nft'
+        ? { code: 1, stderr: 'Error: Could not process rule: No such file or directory' }
+        : undefined,
     );
     const backend = nftablesRegistration.create(ctx(ex));
     await expect(backend.cleanup()).resolves.toBeUndefined();
-    expect(ex.calls[0]!.stdin).toBe('add table ip switchyard\ndelete table ip switchyard\nadd table ip6 switchyard\ndelete table ip6 switchyard\n');
-    const broken = nftablesRegistration.create(ctx(new FakeExecutor().failNext('nft', 'Error: Operation not permitted')));
+    expect(ex.calls[0]!.stdin).toBe(
+      'add table ip switchyard\ndelete table ip switchyard\nadd table ip6 switchyard\ndelete table ip6 switchyard\n',
+    );
+    const broken = nftablesRegistration.create(
+      ctx(new FakeExecutor().failNext('nft', 'Error: Operation not permitted')),
+    );
     await expect(broken.cleanup()).rejects.toThrow(/Operation not permitted/);
   });
 
   it('probe reports the nft version and the kernel check; missing nft is unsupported', async () => {
-    const ok = new FakeExecutor().on((c) => (c.args[0] === '--version' ? { stdout: 'nftables v1.0.6 (Lester Gooch #5)\n' } : undefined));
+    const ok = new FakeExecutor().on((c) =>
+      c.args[0] === '--version' ? { stdout: 'nftables v1.0.6 (Lester Gooch #5)\n' } : undefined,
+    );
     const support = await nftablesRegistration.create(ctx(ok)).probe();
     expect(support).toEqual({ supported: true, details: { nft: '1.0.6' } });
     expect(ok.calls[1]!.args).toEqual(['--check', '-f', '-']);
     const refused = new FakeExecutor()
       .on((c) => (c.args[0] === '--version' ? { stdout: 'nftables v1.0.6' } : undefined))
-      .on((c) => (c.args[0] === '--check' ? { code: 1, stderr: 'Error: Could not process rule: Operation not supported' } : undefined));
+      .on((c) =>
+        c.args[0] === '--check'
+          ? { code: 1, stderr: 'Error: Could not process rule: Operation not supported' }
+          : undefined,
+      );
     const r = await nftablesRegistration.create(ctx(refused)).probe();
     expect(r.supported).toBe(false);
     expect(r.reason).toMatch(/Operation not supported/);
@@ -446,7 +565,8 @@ describe('NftablesBackend through the FakeExecutor', () => {
   });
 
   it('clears stale UDP conntrack entries after an applied sync (not on the first one)', async () => {
-    const udp = (eps: typeof ep1[]) => servicePort({ name: 'dns', protocol: 'UDP', port: 53, clusterIP: '10.96.0.53', clusterEndpoints: eps });
+    const udp = (eps: (typeof ep1)[]) =>
+      servicePort({ name: 'dns', protocol: 'UDP', port: 53, clusterIP: '10.96.0.53', clusterEndpoints: eps });
     const ex = new FakeExecutor();
     const backend = nftablesRegistration.create(ctx(ex));
     const u0 = snapshotOf([udp([])]);

@@ -25,22 +25,55 @@ describeE2E('clearConntrack on the real kernel', kernelUnavailableReason(['ip', 
 
   it('deletes only the matching UDP flows', async () => {
     const insert = (dst: string, port: number, replySrc: string, sport: number): Promise<unknown> =>
-      exec.run('conntrack', ['-I', '-p', 'udp', '-s', '10.244.2.2', '-d', dst, '--sport', String(sport), '--dport', String(port),
-        '--reply-src', replySrc, '--reply-dst', '10.244.2.2', '--reply-port-src', '5353', '--reply-port-dst', String(sport), '-t', '60', '-u', 'SEEN_REPLY']);
+      exec.run('conntrack', [
+        '-I',
+        '-p',
+        'udp',
+        '-s',
+        '10.244.2.2',
+        '-d',
+        dst,
+        '--sport',
+        String(sport),
+        '--dport',
+        String(port),
+        '--reply-src',
+        replySrc,
+        '--reply-dst',
+        '10.244.2.2',
+        '--reply-port-src',
+        '5353',
+        '--reply-port-dst',
+        String(sport),
+        '-t',
+        '60',
+        '-u',
+        'SEEN_REPLY',
+      ]);
     await insert('10.96.0.53', 53, '10.244.1.1', 40001);
     await insert('10.96.0.53', 53, '10.244.1.2', 40002);
     await insert('10.96.0.54', 53, '10.244.1.1', 40003);
     const failed = await clearConntrack(
       exec,
       [
-        { family: 'IPv4', protocol: 'UDP', origDst: '10.96.0.53', origPortDst: 53, replySrc: '10.244.1.2', replyPortSrc: 5353 },
+        {
+          family: 'IPv4',
+          protocol: 'UDP',
+          origDst: '10.96.0.53',
+          origPortDst: 53,
+          replySrc: '10.244.1.2',
+          replyPortSrc: 5353,
+        },
         { family: 'IPv4', protocol: 'UDP', origDst: '10.96.0.99', origPortDst: 53 },
       ],
       silentLogger(),
     );
     expect(failed).toBe(0);
     const left = await exec.run('conntrack', ['-L', '-p', 'udp'], { allowFailure: true });
-    const lines = left.stdout.trim().split('\n').filter((l) => l.includes('udp'));
+    const lines = left.stdout
+      .trim()
+      .split('\n')
+      .filter((l) => l.includes('udp'));
     expect(lines).toHaveLength(2);
     expect(lines.some((l) => l.includes('dst=10.96.0.53') && l.includes('src=10.244.1.2'))).toBe(false);
     expect(lines.some((l) => l.includes('dst=10.96.0.53') && l.includes('src=10.244.1.1'))).toBe(true);

@@ -8,8 +8,15 @@ import { endpoint, servicePort, snapshotOf, withPorts } from '../../support/snap
 
 const ep1 = endpoint('10.244.1.1', 5353);
 const ep2 = endpoint('10.244.1.2', 5353);
-const dns = (eps: typeof ep1[], extra = {}) =>
-  servicePort({ name: 'dns', protocol: 'UDP', port: 53, clusterIP: '10.96.0.53', clusterEndpoints: eps, ...extra });
+const dns = (eps: (typeof ep1)[], extra = {}) =>
+  servicePort({
+    name: 'dns',
+    protocol: 'UDP',
+    port: 53,
+    clusterIP: '10.96.0.53',
+    clusterEndpoints: eps,
+    ...extra,
+  });
 
 describe('staleUdpFlows', () => {
   it('a UDP Service getting its first endpoint: every destination of it', () => {
@@ -27,15 +34,31 @@ describe('staleUdpFlows', () => {
   it('a new UDP Service with endpoints counts as getting its first endpoint', () => {
     const prev = snapshotOf([]);
     const next = snapshotOf([dns([ep1])]);
-    expect(staleUdpFlows(prev, next)).toEqual([{ family: 'IPv4', protocol: 'UDP', origDst: '10.96.0.53', origPortDst: 53 }]);
+    expect(staleUdpFlows(prev, next)).toEqual([
+      { family: 'IPv4', protocol: 'UDP', origDst: '10.96.0.53', origPortDst: 53 },
+    ]);
   });
 
   it('an endpoint going away: flows DNATed to it', () => {
     const prev = snapshotOf([dns([ep1, ep2], { nodePort: 30053 })]);
     const next = withPorts(prev, [dns([ep1], { nodePort: 30053 })]);
     expect(staleUdpFlows(prev, next)).toEqual([
-      { family: 'IPv4', protocol: 'UDP', origDst: '10.96.0.53', origPortDst: 53, replySrc: '10.244.1.2', replyPortSrc: 5353 },
-      { family: 'IPv4', protocol: 'UDP', origDst: undefined, origPortDst: 30053, replySrc: '10.244.1.2', replyPortSrc: 5353 },
+      {
+        family: 'IPv4',
+        protocol: 'UDP',
+        origDst: '10.96.0.53',
+        origPortDst: 53,
+        replySrc: '10.244.1.2',
+        replyPortSrc: 5353,
+      },
+      {
+        family: 'IPv4',
+        protocol: 'UDP',
+        origDst: undefined,
+        origPortDst: 30053,
+        replySrc: '10.244.1.2',
+        replyPortSrc: 5353,
+      },
     ]);
   });
 
@@ -43,7 +66,14 @@ describe('staleUdpFlows', () => {
     const prev = snapshotOf([dns([ep1])]);
     const next = withPorts(prev, [], [dns([ep1]).id]);
     expect(staleUdpFlows(prev, next)).toEqual([
-      { family: 'IPv4', protocol: 'UDP', origDst: '10.96.0.53', origPortDst: 53, replySrc: '10.244.1.1', replyPortSrc: 5353 },
+      {
+        family: 'IPv4',
+        protocol: 'UDP',
+        origDst: '10.96.0.53',
+        origPortDst: 53,
+        replySrc: '10.244.1.1',
+        replyPortSrc: 5353,
+      },
     ]);
   });
 
@@ -56,16 +86,35 @@ describe('staleUdpFlows', () => {
   });
 
   it('IPv6 flows say so', () => {
-    const v6 = servicePort({ name: 'dns', protocol: 'UDP', family: 'IPv6', port: 53, clusterIP: 'fd00:96::53', clusterEndpoints: [endpoint('fd00:244::1', 53)] });
+    const v6 = servicePort({
+      name: 'dns',
+      protocol: 'UDP',
+      family: 'IPv6',
+      port: 53,
+      clusterIP: 'fd00:96::53',
+      clusterEndpoints: [endpoint('fd00:244::1', 53)],
+    });
     const [d] = staleUdpFlows(snapshotOf([]), snapshotOf([v6]));
-    expect(conntrackArgs(d!)).toEqual(['-D', '-f', 'ipv6', '-p', 'udp', '--orig-dst', 'fd00:96::53', '--orig-port-dst', '53']);
+    expect(conntrackArgs(d!)).toEqual([
+      '-D',
+      '-f',
+      'ipv6',
+      '-p',
+      'udp',
+      '--orig-dst',
+      'fd00:96::53',
+      '--orig-port-dst',
+      '53',
+    ]);
   });
 });
 
 describe('clearConntrack', () => {
   it('runs conntrack -D per deletion and treats "0 flow entries" as success', async () => {
     const ex = new FakeExecutor().on((c) =>
-      c.args.includes('10.96.0.53') ? { code: 1, stderr: 'conntrack v1.4.7 (conntrack-tools): 0 flow entries have been deleted.\n' } : undefined,
+      c.args.includes('10.96.0.53')
+        ? { code: 1, stderr: 'conntrack v1.4.7 (conntrack-tools): 0 flow entries have been deleted.\n' }
+        : undefined,
     );
     const failed = await clearConntrack(
       ex,
@@ -78,15 +127,36 @@ describe('clearConntrack', () => {
     expect(failed).toBe(0);
     expect(ex.callsTo('conntrack').map((c) => c.args)).toEqual([
       ['-D', '-f', 'ipv4', '-p', 'udp', '--orig-dst', '10.96.0.53', '--orig-port-dst', '53'],
-      ['-D', '-f', 'ipv4', '-p', 'udp', '--orig-port-dst', '30053', '--reply-src', '10.244.1.2', '--reply-port-src', '5353'],
+      [
+        '-D',
+        '-f',
+        'ipv4',
+        '-p',
+        'udp',
+        '--orig-port-dst',
+        '30053',
+        '--reply-src',
+        '10.244.1.2',
+        '--reply-port-src',
+        '5353',
+      ],
     ]);
   });
 
   it('counts real failures and a missing binary, never throws', async () => {
-    const ex = new FakeExecutor().failNext('conntrack', 'conntrack v1.4.7: Operation failed: invalid parameters');
-    expect(await clearConntrack(ex, [{ family: 'IPv4', protocol: 'UDP', origPortDst: 1 }], silentLogger())).toBe(1);
+    const ex = new FakeExecutor().failNext(
+      'conntrack',
+      'conntrack v1.4.7: Operation failed: invalid parameters',
+    );
+    expect(
+      await clearConntrack(ex, [{ family: 'IPv4', protocol: 'UDP', origPortDst: 1 }], silentLogger()),
+    ).toBe(1);
     const missing = { run: () => Promise.reject(new Error('cannot run conntrack: spawn conntrack ENOENT')) };
-    const many = Array.from({ length: 10 }, (_, i) => ({ family: 'IPv4' as const, protocol: 'UDP' as const, origPortDst: i + 1 }));
+    const many = Array.from({ length: 10 }, (_, i) => ({
+      family: 'IPv4' as const,
+      protocol: 'UDP' as const,
+      origPortDst: i + 1,
+    }));
     expect(await clearConntrack(missing, many, silentLogger())).toBe(10);
   });
 });
