@@ -13,7 +13,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['test/**', 'scripts/**', 'bin/**', 'core/cli/**', 'deploy/**'],
+    files: ['test/**', 'scripts/**', 'bin/**', 'core/cli/**', 'deploy/**', 'demo/**'],
     rules: { 'no-console': 'off' },
   },
 );

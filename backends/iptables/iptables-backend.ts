@@ -68,7 +68,11 @@ export class IptablesBackend implements ProxyBackend {
         const deletions = staleUdpFlows(previous, next);
         if (deletions.length === 0) return;
         const failed = await clearConntrack(this.executor, deletions, this.logger);
-        this.ctx.metrics.counter('conntrack_cleanup_failures_total', 'conntrack -D calls that failed', failed);
+        this.ctx.metrics.counter(
+          'conntrack_cleanup_failures_total',
+          'conntrack -D calls that failed',
+          failed,
+        );
       });
     this.options = {
       masqueradeBit: ctx.config.masqueradeBit,
@@ -116,14 +120,22 @@ export class IptablesBackend implements ProxyBackend {
       return s !== undefined && s !== 'missing' && s !== 'unusable';
     };
     if (!usable('legacy') && !usable('nft')) {
-      return { supported: false, reason: 'neither iptables-legacy-restore nor iptables-nft-restore can run', details: found };
+      return {
+        supported: false,
+        reason: 'neither iptables-legacy-restore nor iptables-nft-restore can run',
+        details: found,
+      };
     }
     const configured = this.ctx.config.iptables.variant;
     if (configured !== 'auto' && !usable(configured)) {
       return { supported: false, reason: `iptables-${configured}-restore cannot run`, details: found };
     }
     const variant = await this.variant();
-    return { supported: usable(variant), reason: usable(variant) ? undefined : `iptables-${variant}-restore cannot run`, details: { ...found, iptables: variant } };
+    return {
+      supported: usable(variant),
+      reason: usable(variant) ? undefined : `iptables-${variant}-restore cannot run`,
+      details: { ...found, iptables: variant },
+    };
   }
 
   async sync(snapshot: Snapshot, delta: SnapshotDelta): Promise<SyncResult> {
@@ -157,8 +169,18 @@ export class IptablesBackend implements ProxyBackend {
       }
     }
 
-    this.ctx.metrics.gauge('kubeproxy_sync_proxy_rules_iptables_total', 'Number of iptables rules owned by switchyard', natRules, { table: 'nat' });
-    this.ctx.metrics.gauge('kubeproxy_sync_proxy_rules_iptables_total', 'Number of iptables rules owned by switchyard', filterRules, { table: 'filter' });
+    this.ctx.metrics.gauge(
+      'kubeproxy_sync_proxy_rules_iptables_total',
+      'Number of iptables rules owned by switchyard',
+      natRules,
+      { table: 'nat' },
+    );
+    this.ctx.metrics.gauge(
+      'kubeproxy_sync_proxy_rules_iptables_total',
+      'Number of iptables rules owned by switchyard',
+      filterRules,
+      { table: 'filter' },
+    );
 
     const previous = this.lastSnapshot;
     this.lastSnapshot = snapshot;
@@ -246,7 +268,11 @@ export class IptablesBackend implements ProxyBackend {
     }
     this.applied.set(family, r.applied);
     this.nameCache.set(family, fresh);
-    if (jumps.nat.length + jumps.filter.length > 0) log.info({ inserted: jumps.nat.length + jumps.filter.length }, 'inserted jump rules into built-in chains');
+    if (jumps.nat.length + jumps.filter.length > 0)
+      log.info(
+        { inserted: jumps.nat.length + jumps.filter.length },
+        'inserted jump rules into built-in chains',
+      );
     return { render: r, renderMs, restoreMs, fellBack };
   }
 
@@ -255,11 +281,16 @@ export class IptablesBackend implements ProxyBackend {
   }
 
   /** Our chains in the kernel and each table's save output (full syncs and cleanup only). */
-  private async listKernel(tools: VariantTools): Promise<{ existing: ExistingChains; saves: { nat: string; filter: string } }> {
+  private async listKernel(
+    tools: VariantTools,
+  ): Promise<{ existing: ExistingChains; saves: { nat: string; filter: string } }> {
     const existing: { nat: Set<string>; filter: Set<string> } = { nat: new Set(), filter: new Set() };
     const saves = { nat: '', filter: '' };
     for (const table of ['nat', 'filter'] as const) {
-      const r = await this.executor.run(tools.save, ['-t', table], { allowFailure: true, timeoutMs: 300_000 });
+      const r = await this.executor.run(tools.save, ['-t', table], {
+        allowFailure: true,
+        timeoutMs: 300_000,
+      });
       if (r.code !== 0) continue;
       saves[table] = r.stdout;
       for (const c of parseSaveChains(r.stdout).get(table) ?? []) if (isOwnChain(c)) existing[table].add(c);

@@ -16,19 +16,82 @@ const NEW = ['-m', 'conntrack', '--ctstate', 'NEW'];
 const comment = (text: string): string[] => ['-m', 'comment', '--comment', text];
 
 export const JUMPS: readonly JumpRule[] = [
-  { table: 'filter', chain: 'INPUT', spec: [...NEW, ...comment('switchyard load balancer firewall'), '-j', CHAINS.firewall] },
-  { table: 'filter', chain: 'INPUT', spec: [...comment('switchyard health check service ports'), '-j', CHAINS.nodePorts] },
-  { table: 'filter', chain: 'INPUT', spec: [...NEW, ...comment('switchyard externally-visible service portals'), '-j', CHAINS.externalServices] },
-  { table: 'filter', chain: 'FORWARD', spec: [...NEW, ...comment('switchyard load balancer firewall'), '-j', CHAINS.firewall] },
-  { table: 'filter', chain: 'FORWARD', spec: [...comment('switchyard forwarding rules'), '-j', CHAINS.forward] },
-  { table: 'filter', chain: 'FORWARD', spec: [...NEW, ...comment('switchyard service portals'), '-j', CHAINS.services] },
-  { table: 'filter', chain: 'FORWARD', spec: [...NEW, ...comment('switchyard externally-visible service portals'), '-j', CHAINS.externalServices] },
-  { table: 'filter', chain: 'OUTPUT', spec: [...NEW, ...comment('switchyard load balancer firewall'), '-j', CHAINS.firewall] },
-  { table: 'filter', chain: 'OUTPUT', spec: [...NEW, ...comment('switchyard service portals'), '-j', CHAINS.services] },
-  { table: 'filter', chain: 'OUTPUT', spec: [...NEW, ...comment('switchyard externally-visible service portals'), '-j', CHAINS.externalServices] },
-  { table: 'nat', chain: 'PREROUTING', spec: [...comment('switchyard service portals'), '-j', CHAINS.services] },
+  {
+    table: 'filter',
+    chain: 'INPUT',
+    spec: [...NEW, ...comment('switchyard load balancer firewall'), '-j', CHAINS.firewall],
+  },
+  {
+    table: 'filter',
+    chain: 'INPUT',
+    spec: [...comment('switchyard health check service ports'), '-j', CHAINS.nodePorts],
+  },
+  {
+    table: 'filter',
+    chain: 'INPUT',
+    spec: [
+      ...NEW,
+      ...comment('switchyard externally-visible service portals'),
+      '-j',
+      CHAINS.externalServices,
+    ],
+  },
+  {
+    table: 'filter',
+    chain: 'FORWARD',
+    spec: [...NEW, ...comment('switchyard load balancer firewall'), '-j', CHAINS.firewall],
+  },
+  {
+    table: 'filter',
+    chain: 'FORWARD',
+    spec: [...comment('switchyard forwarding rules'), '-j', CHAINS.forward],
+  },
+  {
+    table: 'filter',
+    chain: 'FORWARD',
+    spec: [...NEW, ...comment('switchyard service portals'), '-j', CHAINS.services],
+  },
+  {
+    table: 'filter',
+    chain: 'FORWARD',
+    spec: [
+      ...NEW,
+      ...comment('switchyard externally-visible service portals'),
+      '-j',
+      CHAINS.externalServices,
+    ],
+  },
+  {
+    table: 'filter',
+    chain: 'OUTPUT',
+    spec: [...NEW, ...comment('switchyard load balancer firewall'), '-j', CHAINS.firewall],
+  },
+  {
+    table: 'filter',
+    chain: 'OUTPUT',
+    spec: [...NEW, ...comment('switchyard service portals'), '-j', CHAINS.services],
+  },
+  {
+    table: 'filter',
+    chain: 'OUTPUT',
+    spec: [
+      ...NEW,
+      ...comment('switchyard externally-visible service portals'),
+      '-j',
+      CHAINS.externalServices,
+    ],
+  },
+  {
+    table: 'nat',
+    chain: 'PREROUTING',
+    spec: [...comment('switchyard service portals'), '-j', CHAINS.services],
+  },
   { table: 'nat', chain: 'OUTPUT', spec: [...comment('switchyard service portals'), '-j', CHAINS.services] },
-  { table: 'nat', chain: 'POSTROUTING', spec: [...comment('switchyard postrouting rules'), '-j', CHAINS.postrouting] },
+  {
+    table: 'nat',
+    chain: 'POSTROUTING',
+    spec: [...comment('switchyard postrouting rules'), '-j', CHAINS.postrouting],
+  },
 ];
 
 function quote(arg: string): string {
@@ -52,13 +115,21 @@ export function jumpPresent(saveText: string, jump: JumpRule): boolean {
   const prefix = `-A ${jump.chain} `;
   const suffix = ` -j ${target}`;
   for (const line of saveText.split('\n')) {
-    if (line.startsWith(prefix) && line.trimEnd().endsWith(suffix) && (comment === undefined || line.includes(comment))) return true;
+    if (
+      line.startsWith(prefix) &&
+      line.trimEnd().endsWith(suffix) &&
+      (comment === undefined || line.includes(comment))
+    )
+      return true;
   }
   return false;
 }
 
 /** Restore lines (per table) inserting the jumps missing from the given save outputs, in order. */
-export function missingJumpLines(saves: { readonly nat: string; readonly filter: string }): { nat: string[]; filter: string[] } {
+export function missingJumpLines(saves: { readonly nat: string; readonly filter: string }): {
+  nat: string[];
+  filter: string[];
+} {
   const out: { nat: string[]; filter: string[] } = { nat: [], filter: [] };
   // Inserted at position 1 one after the other, so walk backwards to keep JUMPS' order.
   for (const jump of [...JUMPS].reverse()) {
@@ -75,7 +146,10 @@ export function jumpCount(saveText: string, jump: JumpRule): number {
 }
 
 /** Restore lines (per table) deleting every jump of ours found in the save outputs. */
-export function presentJumpDeleteLines(saves: { readonly nat: string; readonly filter: string }): { nat: string[]; filter: string[] } {
+export function presentJumpDeleteLines(saves: { readonly nat: string; readonly filter: string }): {
+  nat: string[];
+  filter: string[];
+} {
   const out: { nat: string[]; filter: string[] } = { nat: [], filter: [] };
   for (const jump of JUMPS) {
     const line = `-D ${jump.chain} ${jump.spec.map(quote).join(' ')}`;

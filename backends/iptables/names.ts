@@ -4,7 +4,7 @@
  * characters of the base32 (RFC 4648) encoding of a SHA-256, so a name is at most
  * `SY-XXX-` (7) + 16 = 23 characters, inside iptables' 28-character limit.
  */
-import { hash as oneShotHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 
 /** iptables' limit on a chain name (XT_EXTENSION_MAXNAMELEN - 1 = 28). */
 export const MAX_CHAIN_NAME = 28;
@@ -61,7 +61,12 @@ export function base32(buf: Uint8Array, chars: number): string {
 
 /** 16 base32 characters of sha256(text). */
 export function hash16(text: string): string {
-  return base32(oneShotHash('sha256', text, 'buffer'), 16);
+  // crypto.hash (Node >= 20.12) is ~1.7x faster than createHash for short inputs.
+  const digest =
+    typeof crypto.hash === 'function'
+      ? crypto.hash('sha256', text, 'buffer')
+      : crypto.createHash('sha256').update(text).digest();
+  return base32(digest, 16);
 }
 
 /** The hash shared by a Service port's SVC/EXT/SVX/FW chains (its id includes protocol and family). */

@@ -52,6 +52,46 @@ export interface RenderOptions {
   readonly localhostNodePorts: boolean;
   /** Optional cache of SY-SEP- names, keyed `${servicePortId}|${ip}|${port}`. */
   readonly names?: NameCache;
+  /**
+   * From this many Service ports of the family on, nat SY-SERVICES and SY-NODEPORTS jump to
+   * DISPATCH_BUCKETS hashed bucket chains that hold the per-Service-port rules (default
+   * DEFAULT_BUCKET_MIN; 0 = always, Infinity = never).
+   */
+  readonly dispatchBucketMin?: number;
+}
+
+/** Number of hashed bucket chains each bucketed nat dispatch chain is split into. */
+export const DISPATCH_BUCKETS = 64;
+/** Default RenderOptions.dispatchBucketMin. */
+export const DEFAULT_BUCKET_MIN = 1000;
+
+/** The bucket chain of `dispatch` (SY-SERVICES / SY-NODEPORTS) for a Service port hash. */
+export function bucketChain(dispatch: string, hash: string): string {
+  // Two base32 characters = 10 bits of the SHA-256; DISPATCH_BUCKETS divides 1024.
+  const v = BASE32_INDEX[hash.charCodeAt(0)]! * 32 + BASE32_INDEX[hash.charCodeAt(1)]!;
+  return `${dispatch}-${String(v % DISPATCH_BUCKETS).padStart(2, '0')}`;
+}
+
+const BASE32_INDEX: readonly number[] = (() => {
+  const t = new Array<number>(128).fill(0);
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  for (let i = 0; i < alphabet.length; i++) t[alphabet.charCodeAt(i)] = i;
+  return t;
+})();
+
+/** One Service port's rules in the dispatch chains (reused while the port is unchanged). */
+export interface PortDispatch {
+  /** Whether the nat rules were rendered into bucket chains. */
+  readonly bucketed: boolean;
+  /** nat SY-SERVICES (or its bucket) rules. */
+  readonly natServices: readonly string[];
+  /** nat SY-NODEPORTS (or its bucket) rules. */
+  readonly natNodePorts: readonly string[];
+  readonly filterServices: readonly string[];
+  readonly filterExternal: readonly string[];
+  readonly filterFirewall: readonly string[];
+  /** The filter SY-SERVICES REJECT of the ClusterIP's undefined ports (deduplicated per IP). */
+  readonly clusterIPReject: string;
 }
 
 /** What was applied for one Service port. */
@@ -61,13 +101,25 @@ export interface AppliedServicePort {
   readonly chains: readonly string[];
   /** Rules in those chains. */
   readonly natRules: number;
+  readonly dispatch: PortDispatch;
 }
+
+/** Rules of each dispatch / fixed chain, chain → rules, in the order they are written. */
+export type ChainRules = ReadonlyMap<string, readonly string[]>;
 
 /** What was applied for one family; the input of the next partial render. */
 export interface AppliedFamily {
   readonly services: ReadonlyMap<string, AppliedServicePort>;
   readonly natRules: number;
   readonly filterRules: number;
+  /**
+   * The rules of every dispatch and fixed chain as applied (nat: SY-SERVICES, SY-NODEPORTS,
+   * their buckets, SY-MARK-MASQ, SY-POSTROUTING, SY-MASQ-NONPOD; filter: all five). A partial
+   * render writes only the ones whose rules differ.
+   */
+  readonly dispatch: { readonly nat: ChainRules; readonly filter: ChainRules };
+  /** Everything besides the Service ports that the rules depend on; a change forces a full render. */
+  readonly contextKey: string;
 }
 
 /** Chains found in the kernel (full syncs only), so leftovers of an earlier run get deleted. */
@@ -81,6 +133,8 @@ export interface FamilyRenderStats {
   readonly filterRules: number;
   /** Service ports whose chains were (re)written. */
   readonly servicePortsWritten: number;
+  /** Dispatch / fixed chains (both tables) written. */
+  readonly dispatchChainsWritten: number;
   readonly chainsWritten: number;
   readonly chainsDeleted: number;
 }
@@ -91,18 +145,16 @@ export interface ExtraRules {
   readonly filter: readonly string[];
 }
 
-/** The pieces of one render; restoreText / restoreChunks assemble them. */
+/** The pieces of one render; restoreText assembles them. */
 export interface RenderParts {
   /** Every rewritten Service port's nat chains: declarations, then rules, port after port. */
   readonly serviceLines: readonly string[];
-  /** End index (exclusive) in serviceLines of each Service port's block. */
-  readonly serviceBounds: readonly number[];
-  readonly natFixedRules: readonly string[];
-  /** SY-SERVICES then SY-NODEPORTS rules. */
-  readonly natDispatch: readonly string[];
+  /** The dispatch / fixed nat chains to (re)write: all on a full render, changed ones on a partial one. */
+  readonly natChains: ChainRules;
   /** nat chains to flush and delete. */
   readonly natDeletes: readonly string[];
-  readonly filterRules: readonly string[];
+  /** The filter chains to (re)write (same rule as natChains). */
+  readonly filterChains: ChainRules;
   readonly filterDeletes: readonly string[];
 }
 
@@ -136,7 +188,7 @@ export const FIXED_CHAINS: { readonly nat: readonly string[]; readonly filter: r
 };
 
 export function markHex(bit: number): string {
-  return `0x${(1 << bit >>> 0).toString(16)}`;
+  return `0x${((1 << bit) >>> 0).toString(16)}`;
 }
 
 function hostCidr(ip: string, family: IPFamily): string {
@@ -173,9 +225,9 @@ function layoutOf(plan: ServicePortPlan): PortLayout {
   const hasExternalDestinations =
     plan.nodePort !== undefined || plan.externalIPs.length > 0 || plan.loadBalancerIPs.length > 0;
   const svc = plan.internal === 'forward' && plan.internalEndpoints.length > 0;
-  const svx =
-    hasExternalDestinations && plan.externalPolicyLocal && plan.shortCircuitEndpoints.length > 0;
-  const ext = hasExternalDestinations && ((plan.external === 'forward' && plan.externalEndpoints.length > 0) || svx);
+  const svx = hasExternalDestinations && plan.externalPolicyLocal && plan.shortCircuitEndpoints.length > 0;
+  const ext =
+    hasExternalDestinations && ((plan.external === 'forward' && plan.externalEndpoints.length > 0) || svx);
   const fw = ext && plan.loadBalancerIPs.length > 0 && plan.loadBalancerSourceRanges.length > 0;
   return { svc, ext, svx, fw, hasExternalDestinations };
 }
@@ -248,7 +300,9 @@ function renderServicePort(
     const names = eps.map(sepOf);
     if (affinity) {
       for (const n of names) {
-        rules.push(`-A ${chain} -m recent --name ${n} --rcheck --seconds ${affinity.timeoutSeconds} --reap -j ${n}`);
+        rules.push(
+          `-A ${chain} -m recent --name ${n} --rcheck --seconds ${affinity.timeoutSeconds} --reap -j ${n}`,
+        );
       }
     }
     const count = names.length;
@@ -270,7 +324,8 @@ function renderServicePort(
     const svc = SERVICE_CHAIN_PREFIX.svc + hash;
     declare(svc);
     if (ctx.masqueradeAll) rules.push(`-A ${svc} -j ${CHAINS.markMasq}`);
-    else if (ctx.clusterCIDRs.length === 1) rules.push(`-A ${svc} ! -s ${ctx.clusterCIDRs[0]} -j ${CHAINS.markMasq}`);
+    else if (ctx.clusterCIDRs.length === 1)
+      rules.push(`-A ${svc} ! -s ${ctx.clusterCIDRs[0]} -j ${CHAINS.markMasq}`);
     else if (ctx.clusterCIDRs.length > 1) rules.push(`-A ${svc} -j ${CHAINS.masqNonPod}`);
     choose(svc, plan.internalEndpoints);
   }
@@ -280,10 +335,16 @@ function renderServicePort(
     if (layout.svx) {
       const svx = SERVICE_CHAIN_PREFIX.svx + hash;
       for (const cidr of ctx.clusterCIDRs) {
-        rules.push(`-A ${ext} -s ${cidr} -m comment --comment "pod traffic for ${plan.id} external destinations" -j ${svx}`);
+        rules.push(
+          `-A ${ext} -s ${cidr} -m comment --comment "pod traffic for ${plan.id} external destinations" -j ${svx}`,
+        );
       }
-      rules.push(`-A ${ext} -m comment --comment "masquerade LOCAL traffic for ${plan.id} external destinations" -m addrtype --src-type LOCAL -j ${CHAINS.markMasq}`);
-      rules.push(`-A ${ext} -m comment --comment "route LOCAL traffic for ${plan.id} external destinations" -m addrtype --src-type LOCAL -j ${svx}`);
+      rules.push(
+        `-A ${ext} -m comment --comment "masquerade LOCAL traffic for ${plan.id} external destinations" -m addrtype --src-type LOCAL -j ${CHAINS.markMasq}`,
+      );
+      rules.push(
+        `-A ${ext} -m comment --comment "route LOCAL traffic for ${plan.id} external destinations" -m addrtype --src-type LOCAL -j ${svx}`,
+      );
     }
     if (!plan.externalPolicyLocal) rules.push(`-A ${ext} -j ${CHAINS.markMasq}`);
     if (plan.external === 'forward' && plan.externalEndpoints.length > 0) choose(ext, plan.externalEndpoints);
@@ -307,24 +368,37 @@ function renderServicePort(
   return { hash, chains, natRules: rules.length - start };
 }
 
-/** Renders the nat and filter dispatch rules of one Service port. Returns nothing; pushes rules. */
+/** Renders the nat and filter dispatch rules of one Service port. */
 function renderDispatch(
   plan: ServicePortPlan,
   hash: string,
   ctx: FamilyContext,
-  natServices: string[],
-  natNodePorts: string[],
-  filterServices: string[],
-  filterExternal: string[],
-  filterFirewall: string[],
-): void {
+  bucketed: boolean,
+): PortDispatch {
+  const natServices: string[] = [];
+  const natNodePorts: string[] = [];
+  const filterServices: string[] = [];
+  const filterExternal: string[] = [];
+  const filterFirewall: string[] = [];
+  const servicesChain = bucketed ? bucketChain(CHAINS.services, hash) : CHAINS.services;
+  const nodePortsChain = bucketed ? bucketChain(CHAINS.nodePorts, hash) : CHAINS.nodePorts;
   const layout = layoutOf(plan);
   const proto = protoMatch(plan);
   const dport = `${proto} --dport ${plan.port}`;
   const id = plan.id;
+  const clusterIPReject = `-A ${CHAINS.services} -d ${hostCidr(plan.clusterIP, ctx.family)} -m comment --comment "ClusterIP ${plan.clusterIP}: port not defined by any Service" -j REJECT`;
+  const result = (): PortDispatch => ({
+    bucketed,
+    natServices,
+    natNodePorts,
+    filterServices,
+    filterExternal,
+    filterFirewall,
+    clusterIPReject,
+  });
   if (layout.svc) {
     natServices.push(
-      `-A ${CHAINS.services} -d ${hostCidr(plan.clusterIP, ctx.family)} ${dport} -m comment --comment "${id} cluster IP" -j ${SERVICE_CHAIN_PREFIX.svc}${hash}`,
+      `-A ${servicesChain} -d ${hostCidr(plan.clusterIP, ctx.family)} ${dport} -m comment --comment "${id} cluster IP" -j ${SERVICE_CHAIN_PREFIX.svc}${hash}`,
     );
   } else {
     const why = plan.internal === 'drop' ? 'has no local endpoints' : 'has no endpoints';
@@ -332,19 +406,25 @@ function renderDispatch(
       `-A ${CHAINS.services} -d ${hostCidr(plan.clusterIP, ctx.family)} ${dport} -m comment --comment "${id} ${why}" -j ${verdictTarget(plan.internal === 'forward' ? 'reject' : plan.internal)}`,
     );
   }
-  if (!layout.hasExternalDestinations) return;
+  if (!layout.hasExternalDestinations) return result();
 
   const extChain = SERVICE_CHAIN_PREFIX.ext + hash;
   if (layout.ext) {
     for (const ip of plan.externalIPs) {
-      natServices.push(`-A ${CHAINS.services} -d ${hostCidr(ip, ctx.family)} ${dport} -m comment --comment "${id} external IP" -j ${extChain}`);
+      natServices.push(
+        `-A ${servicesChain} -d ${hostCidr(ip, ctx.family)} ${dport} -m comment --comment "${id} external IP" -j ${extChain}`,
+      );
     }
     const lbTarget = layout.fw ? SERVICE_CHAIN_PREFIX.fw + hash : extChain;
     for (const ip of plan.loadBalancerIPs) {
-      natServices.push(`-A ${CHAINS.services} -d ${hostCidr(ip, ctx.family)} ${dport} -m comment --comment "${id} loadbalancer IP" -j ${lbTarget}`);
+      natServices.push(
+        `-A ${servicesChain} -d ${hostCidr(ip, ctx.family)} ${dport} -m comment --comment "${id} loadbalancer IP" -j ${lbTarget}`,
+      );
     }
     if (plan.nodePort !== undefined) {
-      natNodePorts.push(`-A ${CHAINS.nodePorts} ${proto} --dport ${plan.nodePort} -m comment --comment "${id}" -j ${extChain}`);
+      natNodePorts.push(
+        `-A ${nodePortsChain} ${proto} --dport ${plan.nodePort} -m comment --comment "${id}" -j ${extChain}`,
+      );
     }
   }
   if (layout.fw) {
@@ -360,17 +440,24 @@ function renderDispatch(
     const target = verdictTarget(plan.external === 'forward' ? 'reject' : plan.external);
     const why = target === 'DROP' ? 'has no local endpoints' : 'has no endpoints';
     for (const ip of plan.externalIPs) {
-      filterExternal.push(`-A ${CHAINS.externalServices} -d ${hostCidr(ip, ctx.family)} ${dport} -m comment --comment "${id} ${why}" -j ${target}`);
+      filterExternal.push(
+        `-A ${CHAINS.externalServices} -d ${hostCidr(ip, ctx.family)} ${dport} -m comment --comment "${id} ${why}" -j ${target}`,
+      );
     }
     for (const ip of plan.loadBalancerIPs) {
-      filterExternal.push(`-A ${CHAINS.externalServices} -d ${hostCidr(ip, ctx.family)} ${dport} -m comment --comment "${id} ${why}" -j ${target}`);
+      filterExternal.push(
+        `-A ${CHAINS.externalServices} -d ${hostCidr(ip, ctx.family)} ${dport} -m comment --comment "${id} ${why}" -j ${target}`,
+      );
     }
     if (plan.nodePort !== undefined) {
       for (const m of ctx.nodePortMatches) {
-        filterExternal.push(`-A ${CHAINS.externalServices} ${m} ${proto} --dport ${plan.nodePort} -m comment --comment "${id} ${why}" -j ${target}`);
+        filterExternal.push(
+          `-A ${CHAINS.externalServices} ${m} ${proto} --dport ${plan.nodePort} -m comment --comment "${id} ${why}" -j ${target}`,
+        );
       }
     }
   }
+  return result();
 }
 
 function isIP(s: string): boolean {
@@ -429,14 +516,24 @@ export function renderFamily(
     } else {
       services.set(plan.id, prev);
     }
-    renderDispatch(plan, hash, ctx, natServices, natNodePorts, filterServices, filterExternal, filterFirewall);
+    renderDispatch(
+      plan,
+      hash,
+      ctx,
+      natServices,
+      natNodePorts,
+      filterServices,
+      filterExternal,
+      filterFirewall,
+    );
     clusterIPs.add(plan.clusterIP);
   }
 
   if (full) {
     const keep = new Set<string>(NAT_FIXED);
     for (const s of services.values()) for (const c of s.chains) keep.add(c);
-    if (last) for (const s of last.services.values()) for (const c of s.chains) if (!keep.has(c)) toDelete.add(c);
+    if (last)
+      for (const s of last.services.values()) for (const c of s.chains) if (!keep.has(c)) toDelete.add(c);
     if (existing) for (const c of existing.nat) if (isOwnChain(c) && !keep.has(c)) toDelete.add(c);
   } else if (last) {
     // Removed Service ports (and any id the snapshot no longer has): all their chains go.
@@ -497,7 +594,11 @@ export function renderFamily(
   for (const s of services.values()) serviceNatRules += s.natRules;
   const natRules = serviceNatRules + natFixedRules.length + natServices.length + natNodePorts.length;
   const filterRules =
-    filterFixedRules.length + filterNodePorts.length + filterServices.length + filterExternal.length + filterFirewall.length;
+    filterFixedRules.length +
+    filterNodePorts.length +
+    filterServices.length +
+    filterExternal.length +
+    filterFirewall.length;
 
   const parts: RenderParts = {
     serviceLines,
@@ -505,7 +606,13 @@ export function renderFamily(
     natFixedRules,
     natDispatch: [...natServices, ...natNodePorts],
     natDeletes: deletions,
-    filterRules: [...filterFixedRules, ...filterNodePorts, ...filterServices, ...filterExternal, ...filterFirewall],
+    filterRules: [
+      ...filterFixedRules,
+      ...filterNodePorts,
+      ...filterServices,
+      ...filterExternal,
+      ...filterFirewall,
+    ],
     filterDeletes: filterDelList,
   };
   return {

@@ -41,15 +41,20 @@ export function summarizeSave(save: string): SaveSummary {
   for (const line of save.split('\n')) {
     if (line.startsWith('-')) rules++;
     else if (line.startsWith(':')) {
-      if (line.startsWith(`:${CHAINS.services} `) || line.startsWith(`:${CHAINS.postrouting} `)) hasOwnChains = true;
-      if (line.startsWith(':KUBE-IPTABLES-HINT ') || line.startsWith(':KUBE-KUBELET-CANARY ')) hasKubeletHint = true;
+      if (line.startsWith(`:${CHAINS.services} `) || line.startsWith(`:${CHAINS.postrouting} `))
+        hasOwnChains = true;
+      if (line.startsWith(':KUBE-IPTABLES-HINT ') || line.startsWith(':KUBE-KUBELET-CANARY '))
+        hasKubeletHint = true;
     }
   }
   return { rules, hasOwnChains, hasKubeletHint };
 }
 
 /** The detection rule, pure: legacy and nft summaries (both families concatenated) → variant + why. */
-export function chooseVariant(legacy: SaveSummary, nft: SaveSummary): { variant: IptablesVariant; reason: string } {
+export function chooseVariant(
+  legacy: SaveSummary,
+  nft: SaveSummary,
+): { variant: IptablesVariant; reason: string } {
   if (legacy.hasOwnChains !== nft.hasOwnChains) {
     return legacy.hasOwnChains
       ? { variant: 'legacy', reason: 'switchyard chains found in iptables-legacy' }
@@ -63,7 +68,10 @@ export function chooseVariant(legacy: SaveSummary, nft: SaveSummary): { variant:
   if (legacy.rules > nft.rules) {
     return { variant: 'legacy', reason: `more rules in iptables-legacy (${legacy.rules} > ${nft.rules})` };
   }
-  return { variant: 'nft', reason: `iptables-nft has as many or more rules (${nft.rules} >= ${legacy.rules})` };
+  return {
+    variant: 'nft',
+    reason: `iptables-nft has as many or more rules (${nft.rules} >= ${legacy.rules})`,
+  };
 }
 
 async function saveOutput(executor: Executor, variant: IptablesVariant): Promise<string | undefined> {
@@ -71,7 +79,10 @@ async function saveOutput(executor: Executor, variant: IptablesVariant): Promise
   let any = false;
   for (const family of ['IPv4', 'IPv6'] as const) {
     try {
-      const r = await executor.run(toolsFor(variant, family).save, [], { allowFailure: true, timeoutMs: 30_000 });
+      const r = await executor.run(toolsFor(variant, family).save, [], {
+        allowFailure: true,
+        timeoutMs: 30_000,
+      });
       if (r.code === 0) {
         any = true;
         out += r.stdout;
@@ -84,9 +95,12 @@ async function saveOutput(executor: Executor, variant: IptablesVariant): Promise
 }
 
 /** Detect the host's variant. Runs both variants' `*-save` once; changes nothing. */
-export async function detectVariant(executor: Executor): Promise<{ variant: IptablesVariant; reason: string }> {
+export async function detectVariant(
+  executor: Executor,
+): Promise<{ variant: IptablesVariant; reason: string }> {
   const [legacy, nft] = await Promise.all([saveOutput(executor, 'legacy'), saveOutput(executor, 'nft')]);
-  if (legacy === undefined && nft === undefined) return { variant: 'nft', reason: 'neither variant could be listed; assuming nft' };
+  if (legacy === undefined && nft === undefined)
+    return { variant: 'nft', reason: 'neither variant could be listed; assuming nft' };
   if (legacy === undefined) return { variant: 'nft', reason: 'only iptables-nft is available' };
   if (nft === undefined) return { variant: 'legacy', reason: 'only iptables-legacy is available' };
   return chooseVariant(summarizeSave(legacy), summarizeSave(nft));

@@ -22,7 +22,11 @@ export function iptablesTools(family: IPFamily): { iptables: string; restore: st
  */
 export async function applyIpvs(executor: Executor, script: string): Promise<void> {
   if (script === '') return;
-  const r = await executor.run('ipvsadm', ['--restore'], { stdin: script, timeoutMs: LONG, allowFailure: true });
+  const r = await executor.run('ipvsadm', ['--restore'], {
+    stdin: script,
+    timeoutMs: LONG,
+    allowFailure: true,
+  });
   if (r.code !== 0 || r.stderr.trim() !== '') throw new ExecError('ipvsadm', ['--restore'], r);
 }
 
@@ -37,7 +41,10 @@ export async function applyAddresses(executor: Executor, script: string): Promis
 }
 
 export async function applyIptables(executor: Executor, family: IPFamily, script: string): Promise<void> {
-  await executor.run(iptablesTools(family).restore, [...WAIT, '--noflush'], { stdin: script, timeoutMs: LONG });
+  await executor.run(iptablesTools(family).restore, [...WAIT, '--noflush'], {
+    stdin: script,
+    timeoutMs: LONG,
+  });
 }
 
 /** A family's `iptables-save` output; '' when the binary is missing or fails (nothing of ours there). */

@@ -21,12 +21,19 @@ export {
   type RealServer,
   type RenderOptions,
 } from './render.js';
-export { kernelStateFrom, parseIpvsSave, parseIpsetSave, parseAddresses, parseConnections } from './kernel-state.js';
+export {
+  kernelStateFrom,
+  parseIpvsSave,
+  parseIpsetSave,
+  parseAddresses,
+  parseConnections,
+} from './kernel-state.js';
 export * from './names.js';
 
 export const ipvsRegistration: BackendRegistration = {
   name: 'ipvs',
-  description: "kube-proxy's IPVS mode: Service IPs on a dummy interface, IPVS virtual servers (NAT), ipsets + a fixed set of iptables rules",
+  description:
+    "kube-proxy's IPVS mode: Service IPs on a dummy interface, IPVS virtual servers (NAT), ipsets + a fixed set of iptables rules",
   create(context: BackendContext): IpvsBackend {
     return new IpvsBackend(context);
   },

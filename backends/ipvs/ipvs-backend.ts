@@ -16,7 +16,14 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { BackendContext } from '../../plugins/sdk/index.js';
-import type { BackendSupport, IPFamily, ProxyBackend, Snapshot, SnapshotDelta, SyncResult } from '../../core/model/snapshot.js';
+import type {
+  BackendSupport,
+  IPFamily,
+  ProxyBackend,
+  Snapshot,
+  SnapshotDelta,
+  SyncResult,
+} from '../../core/model/snapshot.js';
 import { clearConntrack, staleUdpFlows } from '../../plugins/conntrack/index.js';
 import {
   applyAddresses,
@@ -71,7 +78,10 @@ export class IpvsBackend implements ProxyBackend {
     const details: Record<string, string> = {};
     const scheduler = this.scheduler();
     if (!(SCHEDULERS as readonly string[]).includes(scheduler)) {
-      return { supported: false, reason: `unknown IPVS scheduler "${scheduler}" (accepted: ${SCHEDULERS.join(', ')})` };
+      return {
+        supported: false,
+        reason: `unknown IPVS scheduler "${scheduler}" (accepted: ${SCHEDULERS.join(', ')})`,
+      };
     }
     // Load the module if it is there (as kube-proxy does); a missing modprobe is fine.
     try {
@@ -88,24 +98,36 @@ export class IpvsBackend implements ProxyBackend {
     }
     const ipvsadm = await this.tryRun('ipvsadm', ['-Ln']);
     if (ipvsadm.code !== 0) {
-      return { supported: false, reason: `ipvsadm cannot talk to the kernel's IPVS: ${firstLine(ipvsadm.stderr) || `exit ${ipvsadm.code}`}` };
+      return {
+        supported: false,
+        reason: `ipvsadm cannot talk to the kernel's IPVS: ${firstLine(ipvsadm.stderr) || `exit ${ipvsadm.code}`}`,
+      };
     }
     const version = await this.tryRun('ipvsadm', ['--version']);
     details.ipvsadm = /v(\d+\.\d+)/.exec(version.stdout)?.[1] ?? 'present';
     const ipset = await this.tryRun('ipset', ['version']);
-    if (ipset.code !== 0) return { supported: false, reason: `ipset cannot run: ${firstLine(ipset.stderr) || 'not found'}`, details };
+    if (ipset.code !== 0)
+      return {
+        supported: false,
+        reason: `ipset cannot run: ${firstLine(ipset.stderr) || 'not found'}`,
+        details,
+      };
     details.ipset = /v(\d+(\.\d+)*)/.exec(ipset.stdout)?.[1] ?? 'present';
     for (const family of ['IPv4', 'IPv6'] as const) {
       const tool = iptablesTools(family).restore;
       const r = await this.tryRun(tool, ['--version']);
       details[tool] = r.code === 0 ? firstLine(r.stdout) : 'missing';
-      if (family === 'IPv4' && r.code !== 0) return { supported: false, reason: `${tool} cannot run`, details };
+      if (family === 'IPv4' && r.code !== 0)
+        return { supported: false, reason: `${tool} cannot run`, details };
     }
     details.scheduler = scheduler;
     return { supported: true, details };
   }
 
-  private async tryRun(cmd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  private async tryRun(
+    cmd: string,
+    args: string[],
+  ): Promise<{ code: number; stdout: string; stderr: string }> {
     try {
       return await this.ctx.executor.run(cmd, args, { allowFailure: true, timeoutMs: 15_000 });
     } catch (e) {
@@ -125,8 +147,10 @@ export class IpvsBackend implements ProxyBackend {
     ];
     if (families.includes('IPv6')) settings.push('net.ipv6.conf.all.forwarding=1');
     const release = await this.tryRun('uname', ['-r']);
-    if (release.code === 0 && needsConnReuseModeZero(release.stdout)) settings.push('net.ipv4.vs.conn_reuse_mode=0');
-    if (this.ctx.config?.ipvs?.strictARP) settings.push('net.ipv4.conf.all.arp_ignore=1', 'net.ipv4.conf.all.arp_announce=2');
+    if (release.code === 0 && needsConnReuseModeZero(release.stdout))
+      settings.push('net.ipv4.vs.conn_reuse_mode=0');
+    if (this.ctx.config?.ipvs?.strictARP)
+      settings.push('net.ipv4.conf.all.arp_ignore=1', 'net.ipv4.conf.all.arp_announce=2');
     await x.run('sysctl', ['-q', '-w', ...settings]);
     const t = this.ctx.config?.ipvs;
     if (t && (t.tcpTimeoutMs > 0 || t.tcpFinTimeoutMs > 0 || t.udpTimeoutMs > 0)) {
@@ -209,9 +233,22 @@ export class IpvsBackend implements ProxyBackend {
       { full: plan.full, services: snapshot.servicePorts.size, elapsedMs: Math.round(t4 - t0), ...stats },
       'ipvs sync',
     );
-    this.ctx.metrics?.gauge('ipvs_virtual_servers', 'IPVS virtual servers switchyard programs', plan.stats.virtualServers ?? 0);
-    this.ctx.metrics?.gauge('ipvs_real_servers', 'IPVS real servers switchyard programs (draining ones included)', plan.stats.realServers ?? 0);
-    if ((plan.stats.skipped ?? 0) > 0) this.ctx.metrics?.counter('ipvs_skipped_total', 'Malformed pieces skipped while rendering', plan.stats.skipped);
+    this.ctx.metrics?.gauge(
+      'ipvs_virtual_servers',
+      'IPVS virtual servers switchyard programs',
+      plan.stats.virtualServers ?? 0,
+    );
+    this.ctx.metrics?.gauge(
+      'ipvs_real_servers',
+      'IPVS real servers switchyard programs (draining ones included)',
+      plan.stats.realServers ?? 0,
+    );
+    if ((plan.stats.skipped ?? 0) > 0)
+      this.ctx.metrics?.counter(
+        'ipvs_skipped_total',
+        'Malformed pieces skipped while rendering',
+        plan.stats.skipped,
+      );
     return { full: plan.full, stats };
   }
 
@@ -240,7 +277,12 @@ export class IpvsBackend implements ProxyBackend {
         }
         if (done.size === 0) continue;
         removed.set(key, done);
-        lines.push(...renderRemoveReals(vs, [...done].filter((rk) => conns?.has(rk))));
+        lines.push(
+          ...renderRemoveReals(
+            vs,
+            [...done].filter((rk) => conns?.has(rk)),
+          ),
+        );
       }
       if (lines.length > 0) await applyIpvs(x, lines.join('\n') + '\n');
     } catch (e) {
@@ -270,7 +312,8 @@ export class IpvsBackend implements ProxyBackend {
       this.ctx.logger?.debug?.({ err: e }, 'ipvs cleanup: cannot list IPVS');
     }
     if (kernel && kernel.virtualServers.size > 0) {
-      const script = [...kernel.virtualServers.values()].map((vs) => `-D ${serviceSpec(vs)}`).join('\n') + '\n';
+      const script =
+        [...kernel.virtualServers.values()].map((vs) => `-D ${serviceSpec(vs)}`).join('\n') + '\n';
       await attempt('deleting virtual servers', () => applyIpvs(x, script));
     }
     for (const family of ['IPv4', 'IPv6'] as const) {
@@ -283,13 +326,25 @@ export class IpvsBackend implements ProxyBackend {
     let interfaceExists = kernel?.interfaceExists ?? false;
     if (!kernel) {
       const list = await this.tryRun('ipset', ['list', '-n']);
-      sets = list.code === 0 ? list.stdout.split('\n').map((l) => l.trim()).filter(isOwnName) : [];
+      sets =
+        list.code === 0
+          ? list.stdout
+              .split('\n')
+              .map((l) => l.trim())
+              .filter(isOwnName)
+          : [];
       interfaceExists = (await this.tryRun('ip', ['-o', 'link', 'show', 'dev', IPVS_INTERFACE])).code === 0;
     }
     if (sets.length > 0) {
-      await attempt('destroying ipsets', () => applyIpset(x, sets.map((s) => `destroy ${s}`).join('\n') + '\n'));
+      await attempt('destroying ipsets', () =>
+        applyIpset(x, sets.map((s) => `destroy ${s}`).join('\n') + '\n'),
+      );
     }
-    if (interfaceExists) await attempt('deleting the interface', async () => void (await x.run('ip', ['link', 'del', IPVS_INTERFACE])));
+    if (interfaceExists)
+      await attempt(
+        'deleting the interface',
+        async () => void (await x.run('ip', ['link', 'del', IPVS_INTERFACE])),
+      );
     this.state = undefined;
     this.lastSnapshot = undefined;
     this.nodePrepared = false;

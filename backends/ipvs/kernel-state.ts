@@ -76,7 +76,14 @@ function normalizeMember(member: string): string {
     .split(',')
     .map((part) => {
       const [addr, len] = part.split('/');
-      if (addr === undefined || !addr.includes(':') || addr.startsWith('tcp:') || addr.startsWith('udp:') || addr.startsWith('sctp:')) return part;
+      if (
+        addr === undefined ||
+        !addr.includes(':') ||
+        addr.startsWith('tcp:') ||
+        addr.startsWith('udp:') ||
+        addr.startsWith('sctp:')
+      )
+        return part;
       const ip = normalizeIP(addr);
       return ip === undefined ? part : len !== undefined ? `${ip}/${len}` : ip;
     })
@@ -120,11 +127,22 @@ export function parseAddresses(text: string): ParsedAddresses {
  * which survive a restart in the kernel, say which of those we created). Everything else in IPVS
  * belongs to someone else and is never touched.
  */
-export function isOwnVirtualServer(vs: VirtualServer, ownAddresses: ReadonlySet<string>, entries: ReadonlySet<string>): boolean {
+export function isOwnVirtualServer(
+  vs: VirtualServer,
+  ownAddresses: ReadonlySet<string>,
+  entries: ReadonlySet<string>,
+): boolean {
   if (ownAddresses.has(vs.ip)) return true;
   const member = `${vs.ip},${vs.protocol.toLowerCase()}:${vs.port}`;
   const prefix = vs.family === 'IPv4' ? 'SYV-' : 'SYV6-';
-  for (const kind of ['NODE-PORT', 'NODE-PORT-LOCAL', 'CLUSTER-IP', 'EXTERNAL-IP', 'EXTERNAL-IP-LOCAL', 'LOAD-BALANCER']) {
+  for (const kind of [
+    'NODE-PORT',
+    'NODE-PORT-LOCAL',
+    'CLUSTER-IP',
+    'EXTERNAL-IP',
+    'EXTERNAL-IP-LOCAL',
+    'LOAD-BALANCER',
+  ]) {
     if (entries.has(`${prefix}${kind} ${member}`)) return true;
   }
   return false;
@@ -134,7 +152,12 @@ export function isOwnVirtualServer(vs: VirtualServer, ownAddresses: ReadonlySet<
  * The kernel state the backend sees, from the three listings; `interfaceExists` from
  * `ip link show` (an interface without addresses does not show in `ip -o addr`).
  */
-export function kernelStateFrom(ipvsSave: string, ipsetSave: string, addrShow: string, interfaceExists: boolean): KernelState {
+export function kernelStateFrom(
+  ipvsSave: string,
+  ipsetSave: string,
+  addrShow: string,
+  interfaceExists: boolean,
+): KernelState {
   const { sets, entries } = parseIpsetSave(ipsetSave);
   const addrs = parseAddresses(addrShow);
   const own = new Set(addrs.own ?? []);
@@ -142,7 +165,14 @@ export function kernelStateFrom(ipvsSave: string, ipsetSave: string, addrShow: s
   for (const vs of parseIpvsSave(ipvsSave)) {
     if (isOwnVirtualServer(vs, own, entries)) virtualServers.set(vsKey(vs.protocol, vs.ip, vs.port), vs);
   }
-  return { virtualServers, entries, sets, addresses: own, interfaceExists: interfaceExists || addrs.own !== undefined, localAddresses: addrs.local };
+  return {
+    virtualServers,
+    entries,
+    sets,
+    addresses: own,
+    interfaceExists: interfaceExists || addrs.own !== undefined,
+    localAddresses: addrs.local,
+  };
 }
 
 export interface RealServerConnections {
@@ -172,7 +202,12 @@ export function parseConnections(text: string): Map<string, Map<string, RealServ
     if (real && current) {
       const hp = splitHostPort(real[1] ?? '');
       if (!hp) continue;
-      current.set(realKey(hp.ip, hp.port), { ...hp, weight: Number(real[2]), active: Number(real[3]), inactive: Number(real[4]) });
+      current.set(realKey(hp.ip, hp.port), {
+        ...hp,
+        weight: Number(real[2]),
+        active: Number(real[3]),
+        inactive: Number(real[4]),
+      });
     }
   }
   return out;

@@ -45,7 +45,9 @@ export type SetKind = (typeof SET_KINDS)[number];
  * - `hash:ip,port,ip`  `10.244.1.10,tcp:8080,10.244.1.10`     (endpoint reaching itself: hairpin)
  * - `hash:ip`          `10.96.0.10`                    (every Service IP: undefined ports are rejected)
  */
-export const SET_TYPES: Readonly<Record<SetKind, 'hash:ip,port' | 'hash:ip,port,net' | 'hash:ip,port,ip' | 'hash:ip'>> = {
+export const SET_TYPES: Readonly<
+  Record<SetKind, 'hash:ip,port' | 'hash:ip,port,net' | 'hash:ip,port,ip' | 'hash:ip'>
+> = {
   /** ClusterIP destinations. */
   'CLUSTER-IP': 'hash:ip,port',
   /** externalIP destinations, externalTrafficPolicy Cluster (masqueraded). */
@@ -110,4 +112,19 @@ export function isOwnName(name: string): boolean {
 }
 
 /** Schedulers `--ipvs-scheduler` accepts (the kernel's ip_vs_* scheduler modules). */
-export const SCHEDULERS = ['rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'mh', 'fo', 'ovf', 'twos'] as const;
+export const SCHEDULERS = [
+  'rr',
+  'wrr',
+  'lc',
+  'wlc',
+  'lblc',
+  'lblcr',
+  'dh',
+  'sh',
+  'sed',
+  'nq',
+  'mh',
+  'fo',
+  'ovf',
+  'twos',
+] as const;

@@ -25,7 +25,15 @@
  * new connections) and the backend removes them once IPVS reports no connections (`draining`).
  * UDP real servers are removed at once, as kube-proxy does.
  */
-import type { EndpointPlan, IPFamily, PerFamily, Protocol, ServicePortPlan, Snapshot, SnapshotDelta } from '../../core/model/snapshot.js';
+import type {
+  EndpointPlan,
+  IPFamily,
+  PerFamily,
+  Protocol,
+  ServicePortPlan,
+  Snapshot,
+  SnapshotDelta,
+} from '../../core/model/snapshot.js';
 import { cidrContains, normalizeIP, parseCIDR, ipFamilyOf } from '../../core/planner/ip.js';
 import { CHAINS, IPVS_INTERFACE, SET_KINDS, SET_TYPES, setName, type SetKind } from './names.js';
 
@@ -191,10 +199,17 @@ export function contributionOf(
   const vss: VirtualServer[] = [];
   const entries = new Set<string>();
   const addresses = new Set<string>();
-  if (!validPort(p.port) || (p.protocol !== 'TCP' && p.protocol !== 'UDP' && p.protocol !== 'SCTP') || (family !== 'IPv4' && family !== 'IPv6')) {
+  if (
+    !validPort(p.port) ||
+    (p.protocol !== 'TCP' && p.protocol !== 'UDP' && p.protocol !== 'SCTP') ||
+    (family !== 'IPv4' && family !== 'IPv6')
+  ) {
     return { contribution: { virtualServers: [], entries: [], addresses: [] }, skipped: 1 };
   }
-  const persistence = p.sessionAffinity && p.sessionAffinity.timeoutSeconds > 0 ? Math.min(p.sessionAffinity.timeoutSeconds, 2678400) : undefined;
+  const persistence =
+    p.sessionAffinity && p.sessionAffinity.timeoutSeconds > 0
+      ? Math.min(p.sessionAffinity.timeoutSeconds, 2678400)
+      : undefined;
   const member = (ip: string, port: number): string => `${ip},${proto(p.protocol)}:${port}`;
   const internalReals = realsOf(family, p.internalEndpoints ?? []);
   const externalReals = realsOf(family, p.externalEndpoints ?? []);
@@ -231,7 +246,9 @@ export function contributionOf(
     }
     vss.push(vs(ip, p.port, externalReals));
     addresses.add(ip);
-    entries.add(entry(p.externalPolicyLocal ? 'EXTERNAL-IP-LOCAL' : 'EXTERNAL-IP', family, member(ip, p.port)));
+    entries.add(
+      entry(p.externalPolicyLocal ? 'EXTERNAL-IP-LOCAL' : 'EXTERNAL-IP', family, member(ip, p.port)),
+    );
     entries.add(entry('IPS', family, ip));
     verdict(p.external, member(ip, p.port));
   }
@@ -291,7 +308,10 @@ export function contributionOf(
 }
 
 /** NodePort addresses: the node's local addresses that `--nodeport-addresses` selects. */
-export function selectNodePortIPs(snapshot: Snapshot, local: PerFamily<readonly string[]>): PerFamily<readonly string[]> {
+export function selectNodePortIPs(
+  snapshot: Snapshot,
+  local: PerFamily<readonly string[]>,
+): PerFamily<readonly string[]> {
   const pick = (family: IPFamily): string[] => {
     if (!snapshot.families.includes(family)) return [];
     const spec = snapshot.nodePortAddresses[family];
@@ -410,7 +430,9 @@ export function renderSetCreates(families: readonly IPFamily[]): string[] {
   const out: string[] = [];
   for (const family of families) {
     for (const kind of SET_KINDS) {
-      out.push(`create ${setName(kind, family)} ${SET_TYPES[kind]} family ${family === 'IPv4' ? 'inet' : 'inet6'} hashsize 1024 maxelem 1048576`);
+      out.push(
+        `create ${setName(kind, family)} ${SET_TYPES[kind]} family ${family === 'IPv4' ? 'inet' : 'inet6'} hashsize 1024 maxelem 1048576`,
+      );
     }
   }
   return out;
@@ -480,7 +502,17 @@ export function planSync(
   };
   const families = snapshot.families;
   const contributions = new Map<string, Contribution>(full ? [] : last.contributions);
-  const vsOwners = new Map<string, Map<string, VirtualServer>>(full ? [] : [...last.vsOwners].map(([k, v]) => [k, new Map(v)]));
+  // copy on write: the inner maps of the last state are shared until this plan changes one
+  const vsOwners = new Map<string, ReadonlyMap<string, VirtualServer>>(full ? [] : last.vsOwners);
+  const ownedHere = new Set<string>();
+  const ownersForWrite = (k: string): Map<string, VirtualServer> => {
+    const current = vsOwners.get(k);
+    if (current && ownedHere.has(k)) return current as Map<string, VirtualServer>;
+    const copy = new Map(current ?? []);
+    vsOwners.set(k, copy);
+    ownedHere.add(k);
+    return copy;
+  };
   const entries = new Map<string, number>(full ? [] : last.entries);
   const addresses = new Map<string, number>(full ? [] : last.addresses);
   const touchedVs = new Set<string>();
@@ -493,9 +525,11 @@ export function planSync(
     contributions.delete(id);
     for (const vs of c.virtualServers) {
       const k = vsKey(vs.protocol, vs.ip, vs.port);
-      const owners = vsOwners.get(k);
-      owners?.delete(id);
-      if (owners && owners.size === 0) vsOwners.delete(k);
+      if (vsOwners.get(k)?.has(id)) {
+        const owners = ownersForWrite(k);
+        owners.delete(id);
+        if (owners.size === 0) vsOwners.delete(k);
+      }
       touchedVs.add(k);
     }
     for (const e of c.entries) {
@@ -515,9 +549,8 @@ export function planSync(
     contributions.set(id, contribution);
     for (const vs of contribution.virtualServers) {
       const k = vsKey(vs.protocol, vs.ip, vs.port);
-      let owners = vsOwners.get(k);
-      if (!owners) vsOwners.set(k, (owners = new Map()));
-      else if (!owners.has(id) && owners.size > 0) d.stats.skipped++; // another port owns it
+      const owners = ownersForWrite(k);
+      if (!owners.has(id) && owners.size > 0) d.stats.skipped++; // another port owns it
       owners.set(id, vs);
       touchedVs.add(k);
     }
@@ -543,7 +576,9 @@ export function planSync(
   }
 
   // ---- virtual servers
-  const beforeVs: ReadonlyMap<string, VirtualServer> = kernel ? kernel.virtualServers : (last?.virtualServers ?? new Map());
+  const beforeVs: ReadonlyMap<string, VirtualServer> = kernel
+    ? kernel.virtualServers
+    : (last?.virtualServers ?? new Map());
   if (kernel) for (const k of kernel.virtualServers.keys()) touchedVs.add(k);
   for (const k of [...touchedVs].sort()) {
     diffVirtualServer(k, beforeVs.get(k), effective(vsOwners.get(k)), d);
@@ -551,7 +586,9 @@ export function planSync(
 
   // ---- set entries
   if (full) d.ipsetAdd.push(...renderSetCreates(families));
-  const beforeEntries: ReadonlySet<string> | ReadonlyMap<string, number> = kernel ? kernel.entries : (last?.entries ?? new Map());
+  const beforeEntries: ReadonlySet<string> | ReadonlyMap<string, number> = kernel
+    ? kernel.entries
+    : (last?.entries ?? new Map());
   if (kernel) for (const e of kernel.entries) touchedEntries.add(e);
   for (const e of [...touchedEntries].sort()) {
     const was = beforeEntries.has(e);
@@ -566,7 +603,9 @@ export function planSync(
   }
 
   // ---- interface addresses
-  const beforeAddr: ReadonlySet<string> | ReadonlyMap<string, number> = kernel ? kernel.addresses : (last?.addresses ?? new Map());
+  const beforeAddr: ReadonlySet<string> | ReadonlyMap<string, number> = kernel
+    ? kernel.addresses
+    : (last?.addresses ?? new Map());
   if (kernel) for (const a of kernel.addresses) touchedAddresses.add(a);
   for (const a of [...touchedAddresses].sort()) {
     const was = beforeAddr.has(a);
@@ -601,12 +640,21 @@ export function planSync(
     addressDel: text(d.addrDel),
     ipvs: text(d.ipvs),
     state,
-    stats: { ...d.stats, virtualServers: d.virtualServers.size, realServers, entries: entries.size, addresses: addresses.size },
+    stats: {
+      ...d.stats,
+      virtualServers: d.virtualServers.size,
+      realServers,
+      entries: entries.size,
+      addresses: addresses.size,
+    },
   };
 }
 
 /** The state after draining real servers were removed. Pure. */
-export function withoutDrained(state: IpvsState, removed: ReadonlyMap<string, ReadonlySet<string>>): IpvsState {
+export function withoutDrained(
+  state: IpvsState,
+  removed: ReadonlyMap<string, ReadonlySet<string>>,
+): IpvsState {
   const virtualServers = new Map(state.virtualServers);
   const draining = new Map(state.draining);
   for (const [k, keys] of removed) {
@@ -654,8 +702,14 @@ export function renderIptables(family: IPFamily, o: IptablesOptions): string {
   const nat: string[] = ['*nat', ...TABLE_CHAINS.nat.map((c) => `:${c} - [0:0]`)];
   const C = CHAINS;
   // ClusterIP: masquerade what does not come from a pod (or everything with --masquerade-all)
-  if (o.masqueradeAll) nat.push(`-A ${C.services} ${match('CLUSTER-IP')} -m comment --comment "cluster IP, masquerade all" -j ${C.markMasq}`);
-  else if (cidrs.length > 0) nat.push(`-A ${C.services} ${match('CLUSTER-IP')} -m comment --comment "cluster IP from outside the cluster CIDR" -j ${C.masqNonPod}`);
+  if (o.masqueradeAll)
+    nat.push(
+      `-A ${C.services} ${match('CLUSTER-IP')} -m comment --comment "cluster IP, masquerade all" -j ${C.markMasq}`,
+    );
+  else if (cidrs.length > 0)
+    nat.push(
+      `-A ${C.services} ${match('CLUSTER-IP')} -m comment --comment "cluster IP from outside the cluster CIDR" -j ${C.masqNonPod}`,
+    );
   nat.push(`-A ${C.services} ${match('CLUSTER-IP')} -j RETURN`);
   for (const c of cidrs) nat.push(`-A ${C.masqNonPod} -s ${c} -j RETURN`);
   nat.push(`-A ${C.masqNonPod} -j ${C.markMasq}`);
@@ -664,25 +718,39 @@ export function renderIptables(family: IPFamily, o: IptablesOptions): string {
   nat.push(`-A ${C.services} ${match('EXTERNAL-IP')} -m comment --comment "external IP" -j ${C.markMasq}`);
   nat.push(`-A ${C.services} ${match('EXTERNAL-IP')} -j RETURN`);
   nat.push(`-A ${C.services} ${match('LOAD-BALANCER-LOCAL')} -j RETURN`);
-  nat.push(`-A ${C.services} ${match('LOAD-BALANCER')} -m comment --comment "load balancer IP" -j ${C.markMasq}`);
+  nat.push(
+    `-A ${C.services} ${match('LOAD-BALANCER')} -m comment --comment "load balancer IP" -j ${C.markMasq}`,
+  );
   nat.push(`-A ${C.services} ${match('LOAD-BALANCER')} -j RETURN`);
   nat.push(`-A ${C.services} ${match('NODE-PORT-LOCAL')} -j RETURN`);
   nat.push(`-A ${C.services} ${match('NODE-PORT')} -m comment --comment "node port" -j ${C.markMasq}`);
   nat.push(`-A ${C.markMasq} -j MARK --set-xmark ${mark}/${mark}`);
-  nat.push(`-A ${C.postrouting} ${match('LOOP-BACK', 'dst,dst,src')} -m comment --comment "hairpin" -j MASQUERADE`);
+  nat.push(
+    `-A ${C.postrouting} ${match('LOOP-BACK', 'dst,dst,src')} -m comment --comment "hairpin" -j MASQUERADE`,
+  );
   nat.push(`-A ${C.postrouting} -m mark ! --mark ${mark}/${mark} -j RETURN`);
   nat.push(`-A ${C.postrouting} -j MARK --set-xmark 0x0/${mark}`);
-  nat.push(`-A ${C.postrouting} -m comment --comment "switchyard service traffic requiring SNAT" -j MASQUERADE --random-fully`);
+  nat.push(
+    `-A ${C.postrouting} -m comment --comment "switchyard service traffic requiring SNAT" -j MASQUERADE --random-fully`,
+  );
   nat.push('COMMIT');
 
   const filter: string[] = ['*filter', ...TABLE_CHAINS.filter.map((c) => `:${c} - [0:0]`)];
-  filter.push(`-A ${C.filter} ${match('LOAD-BALANCER-FW')} -m comment --comment "load balancer source ranges" -j ${C.firewall}`);
-  filter.push(`-A ${C.filter} -m conntrack --ctstate NEW ${match('DROP')} -m comment --comment "local traffic policy without local endpoints" -j DROP`);
-  filter.push(`-A ${C.filter} -m conntrack --ctstate NEW ${match('REJECT')} -m comment --comment "service has no endpoints" -j REJECT`);
+  filter.push(
+    `-A ${C.filter} ${match('LOAD-BALANCER-FW')} -m comment --comment "load balancer source ranges" -j ${C.firewall}`,
+  );
+  filter.push(
+    `-A ${C.filter} -m conntrack --ctstate NEW ${match('DROP')} -m comment --comment "local traffic policy without local endpoints" -j DROP`,
+  );
+  filter.push(
+    `-A ${C.filter} -m conntrack --ctstate NEW ${match('REJECT')} -m comment --comment "service has no endpoints" -j REJECT`,
+  );
   for (const kind of ['CLUSTER-IP', 'EXTERNAL-IP', 'EXTERNAL-IP-LOCAL', 'LOAD-BALANCER'] as const) {
     filter.push(`-A ${C.filter} ${match(kind)} -j RETURN`);
   }
-  filter.push(`-A ${C.filter} -m conntrack --ctstate NEW ${match('IPS', 'dst')} -m comment --comment "no service on this port" -j REJECT`);
+  filter.push(
+    `-A ${C.filter} -m conntrack --ctstate NEW ${match('IPS', 'dst')} -m comment --comment "no service on this port" -j REJECT`,
+  );
   filter.push(`-A ${C.firewall} ${match('LOAD-BALANCER-SOURCE-CIDR', 'dst,dst,src')} -j RETURN`);
   filter.push(`-A ${C.firewall} -m comment --comment "source outside loadBalancerSourceRanges" -j DROP`);
   filter.push(`-A ${C.forward} -m mark --mark ${mark}/${mark} -j ACCEPT`);
@@ -701,11 +769,31 @@ const jumpComment = (text: string): string[] => ['-m', 'comment', '--comment', t
 
 /** The only rules in built-in chains: jumps into ours. */
 export const JUMPS: readonly JumpRule[] = [
-  { table: 'nat', chain: 'PREROUTING', spec: [...jumpComment('switchyard ipvs service portals'), '-j', CHAINS.services] },
-  { table: 'nat', chain: 'OUTPUT', spec: [...jumpComment('switchyard ipvs service portals'), '-j', CHAINS.services] },
-  { table: 'nat', chain: 'POSTROUTING', spec: [...jumpComment('switchyard ipvs postrouting rules'), '-j', CHAINS.postrouting] },
-  { table: 'filter', chain: 'INPUT', spec: [...jumpComment('switchyard ipvs service filter'), '-j', CHAINS.filter] },
-  { table: 'filter', chain: 'FORWARD', spec: [...jumpComment('switchyard ipvs forwarding rules'), '-j', CHAINS.forward] },
+  {
+    table: 'nat',
+    chain: 'PREROUTING',
+    spec: [...jumpComment('switchyard ipvs service portals'), '-j', CHAINS.services],
+  },
+  {
+    table: 'nat',
+    chain: 'OUTPUT',
+    spec: [...jumpComment('switchyard ipvs service portals'), '-j', CHAINS.services],
+  },
+  {
+    table: 'nat',
+    chain: 'POSTROUTING',
+    spec: [...jumpComment('switchyard ipvs postrouting rules'), '-j', CHAINS.postrouting],
+  },
+  {
+    table: 'filter',
+    chain: 'INPUT',
+    spec: [...jumpComment('switchyard ipvs service filter'), '-j', CHAINS.filter],
+  },
+  {
+    table: 'filter',
+    chain: 'FORWARD',
+    spec: [...jumpComment('switchyard ipvs forwarding rules'), '-j', CHAINS.forward],
+  },
 ];
 
 function jumpLine(op: '-A' | '-I' | '-D', j: JumpRule): string {
@@ -726,7 +814,9 @@ function tablesOf(save: string): Map<string, string[]> {
 
 function jumpPresent(lines: readonly string[] | undefined, j: JumpRule): boolean {
   const target = j.spec[j.spec.length - 1];
-  return (lines ?? []).some((l) => l.startsWith(`-A ${j.chain} `) && l.endsWith(`-j ${target}`) && l.includes('switchyard ipvs'));
+  return (lines ?? []).some(
+    (l) => l.startsWith(`-A ${j.chain} `) && l.endsWith(`-j ${target}`) && l.includes('switchyard ipvs'),
+  );
 }
 
 /**
@@ -762,7 +852,13 @@ export function renderIptablesCleanup(save: string): string {
       return m !== null && builtins.has(m[1]!);
     });
     if (chains.length === 0 && jumps.length === 0) continue;
-    out.push(`*${table}`, ...jumps.map((l) => `-D${l.slice(2)}`), ...chains.map((c) => `:${c} - [0:0]`), ...chains.map((c) => `-X ${c}`), 'COMMIT');
+    out.push(
+      `*${table}`,
+      ...jumps.map((l) => `-D${l.slice(2)}`),
+      ...chains.map((c) => `:${c} - [0:0]`),
+      ...chains.map((c) => `-X ${c}`),
+      'COMMIT',
+    );
   }
   return out.length === 0 ? '' : out.join('\n') + '\n';
 }

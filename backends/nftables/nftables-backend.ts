@@ -12,7 +12,13 @@ import type {
   SnapshotDelta,
   SyncResult,
 } from '../../core/model/snapshot.js';
-import { clearConntrack, staleUdpFlows } from '../../plugins/conntrack/index.js';
+import {
+  clearConntrack,
+  listUdpConntrack,
+  staleUdpFlows,
+  unhandledUdpFlows,
+  type ConntrackDeletion,
+} from '../../plugins/conntrack/index.js';
 import { applyCleanup, applyScript, checkScript, parseNftVersion } from './apply.js';
 import { planSync, renderCleanup, type NftablesState } from './render.js';
 
@@ -74,13 +80,19 @@ export class NftablesBackend implements ProxyBackend {
     this.lastSnapshot = snapshot;
     let conntrackFailed = 0;
     let conntrackDeletions = 0;
+    const deletions: ConntrackDeletion[] = [];
     if (prev !== undefined) {
-      // no previous snapshot in this process: nothing is known to be stale (a rejected packet
-      // leaves no confirmed conntrack entry), so a restart does not disturb live UDP flows
-      const deletions = staleUdpFlows(prev, snapshot);
-      conntrackDeletions = deletions.length;
-      conntrackFailed = await clearConntrack(this.ctx.executor, deletions, this.ctx.logger);
+      deletions.push(...staleUdpFlows(prev, snapshot));
+    } else if ([...snapshot.servicePorts.values()].some((p) => p.protocol === 'UDP')) {
+      // first sync of this process: nothing is known about before, so only flows that nothing
+      // DNATed are swept (live, DNATed UDP flows survive a restart)
+      for (const family of snapshot.families) {
+        const listing = await listUdpConntrack(this.ctx.executor, family, this.ctx.logger);
+        deletions.push(...unhandledUdpFlows(snapshot, family, listing));
+      }
     }
+    conntrackDeletions = deletions.length;
+    conntrackFailed = await clearConntrack(this.ctx.executor, deletions, this.ctx.logger);
     const t3 = performance.now();
     const stats = {
       ...plan.stats,

@@ -3,6 +3,7 @@
  */
 import type { Logger } from 'pino';
 import type { Executor } from '../../backends/exec/executor.js';
+import type { IPFamily } from '../../core/model/snapshot.js';
 import { conntrackArgs, type ConntrackDeletion } from './stale-udp-flows.js';
 
 const CONCURRENCY = 4;
@@ -43,4 +44,30 @@ export async function clearConntrack(
   if (deletions.length > 0)
     logger.debug({ deletions: deletions.length, failed }, 'cleared stale UDP conntrack entries');
   return failed;
+}
+
+/**
+ * `conntrack -L -p udp -f <family>` output, or '' when it cannot be listed (no conntrack tool,
+ * no permission): the start-up sweep is best effort.
+ */
+export async function listUdpConntrack(
+  executor: Executor,
+  family: IPFamily,
+  logger: Logger,
+): Promise<string> {
+  try {
+    const r = await executor.run(
+      'conntrack',
+      ['-L', '-p', 'udp', '-f', family === 'IPv4' ? 'ipv4' : 'ipv6'],
+      {
+        allowFailure: true,
+        timeoutMs: 30_000,
+      },
+    );
+    if (r.code !== 0) logger.debug({ code: r.code, stderr: r.stderr.trim() }, 'conntrack -L failed');
+    return r.code === 0 ? r.stdout : '';
+  } catch (e) {
+    logger.debug({ err: String(e) }, 'conntrack -L could not run');
+    return '';
+  }
 }

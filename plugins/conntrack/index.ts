@@ -1,2 +1,8 @@
-export { staleUdpFlows, conntrackArgs, type ConntrackDeletion } from './stale-udp-flows.js';
-export { clearConntrack } from './clear-conntrack.js';
+export {
+  staleUdpFlows,
+  unhandledUdpFlows,
+  parseConntrackList,
+  conntrackArgs,
+  type ConntrackDeletion,
+} from './stale-udp-flows.js';
+export { clearConntrack, listUdpConntrack } from './clear-conntrack.js';

@@ -25,7 +25,14 @@ import { IptablesBackend } from '../../backends/iptables/iptables-backend.js';
 import { silentLogger } from '../../core/log.js';
 import type { ProxyConfig } from '../../core/model/proxy-config.js';
 import type { Snapshot, SnapshotDelta } from '../../core/model/snapshot.js';
-import { bigSnapshot, endpoint, fullDelta, partialDelta, servicePort, withPorts } from '../support/snapshot-gen.js';
+import {
+  bigSnapshot,
+  endpoint,
+  fullDelta,
+  partialDelta,
+  servicePort,
+  withPorts,
+} from '../support/snapshot-gen.js';
 
 type Variant = 'legacy' | 'nft';
 
@@ -93,8 +100,22 @@ function config(variant: Variant): ProxyConfig {
     verbosity: 0,
     plugins: [],
     iptables: { variant, localhostNodePorts: true },
-    ipvs: { scheduler: 'rr', strictARP: false, tcpTimeoutMs: 0, tcpFinTimeoutMs: 0, udpTimeoutMs: 0, excludeCIDRs: [] },
-    conntrack: { maxPerCore: 0, min: 0, tcpEstablishedTimeoutMs: 0, tcpCloseWaitTimeoutMs: 0, udpTimeoutMs: 0, udpStreamTimeoutMs: 0 },
+    ipvs: {
+      scheduler: 'rr',
+      strictARP: false,
+      tcpTimeoutMs: 0,
+      tcpFinTimeoutMs: 0,
+      udpTimeoutMs: 0,
+      excludeCIDRs: [],
+    },
+    conntrack: {
+      maxPerCore: 0,
+      min: 0,
+      tcpEstablishedTimeoutMs: 0,
+      tcpCloseWaitTimeoutMs: 0,
+      udpTimeoutMs: 0,
+      udpStreamTimeoutMs: 0,
+    },
     backendOptions: {},
   };
 }
@@ -121,6 +142,12 @@ export interface IptablesBenchRow {
   readonly partialOwnMs: number;
   readonly partialRestoreMs: number;
   readonly partialRestoreLines: number;
+  /** A new NodePort Service (10 endpoints) added: a partial sync that changes the dispatch. */
+  readonly addSyncMs: number;
+  readonly addRestoreMs: number;
+  readonly addOwnCpuMs: number;
+  readonly addChildCpuMs: number;
+  readonly addRestoreLines: number;
   readonly rssMB: number;
 }
 
@@ -130,14 +157,22 @@ function timeRestoreAlone(variant: Variant, text: string): { wallMs: number; cpu
   try {
     const t = performance.now();
     const c = childCpuMs();
-    execFileSync('ip', ['netns', 'exec', ns, `iptables-${variant}-restore`, '-w', '5', '--noflush'], { input: text, maxBuffer: 1 << 30 });
+    execFileSync('ip', ['netns', 'exec', ns, `iptables-${variant}-restore`, '-w', '5', '--noflush'], {
+      input: text,
+      maxBuffer: 1 << 30,
+    });
     return { wallMs: performance.now() - t, cpuMs: childCpuMs() - c };
   } finally {
     execFileSync('ip', ['netns', 'del', ns]);
   }
 }
 
-async function benchOne(variant: Variant, services: number, perService: number, primed = false): Promise<IptablesBenchRow> {
+async function benchOne(
+  variant: Variant,
+  services: number,
+  perService: number,
+  primed = false,
+): Promise<IptablesBenchRow> {
   const ns = `swy-bench-ipt-${process.pid}-${randomBytes(3).toString('hex')}`;
   execFileSync('ip', ['netns', 'add', ns]);
   const exec = new TimedNetnsExecutor(ns);
@@ -169,7 +204,18 @@ async function benchOne(variant: Variant, services: number, perService: number, 
     const old = [...snap.servicePorts.values()][Math.floor(services / 2)]!;
     const eps = [...old.clusterEndpoints];
     eps[eps.length - 1] = endpoint('10.250.0.1', 8080);
-    const next = servicePort({ ...old, clusterEndpoints: eps, localEndpoints: undefined, internalEndpoints: undefined, externalEndpoints: undefined, reachableEndpoints: undefined, allEndpoints: undefined, shortCircuitEndpoints: undefined, internal: undefined, external: undefined });
+    const next = servicePort({
+      ...old,
+      clusterEndpoints: eps,
+      localEndpoints: undefined,
+      internalEndpoints: undefined,
+      externalEndpoints: undefined,
+      reachableEndpoints: undefined,
+      allEndpoints: undefined,
+      shortCircuitEndpoints: undefined,
+      internal: undefined,
+      external: undefined,
+    });
     const snap2: Snapshot = withPorts(snap, [next]);
     exec.reset();
     t = performance.now();
@@ -180,10 +226,37 @@ async function benchOne(variant: Variant, services: number, perService: number, 
     const partialOwnCpuMs = ownCpuMs() - cpu;
     const partialChildCpuMs = childCpuMs() - child;
     if (r2.full) throw new Error('partial sync fell back to full');
-    if (!(exec.inputs.find((i) => i.command === restoreName)?.stdin ?? '').includes('10.250.0.1:8080')) throw new Error('the change was not written');
+    if (!(exec.inputs.find((i) => i.command === restoreName)?.stdin ?? '').includes('10.250.0.1:8080'))
+      throw new Error('the change was not written');
     const partialText = exec.inputs.find((i) => i.command === restoreName)?.stdin ?? '';
+    const partialRestoreMs = exec.spent.get(restoreName) ?? 0;
+    const partialOwnMs = partialSyncMs - exec.total();
 
-    const alone = primed ? { wallMs: Number.NaN, cpuMs: Number.NaN } : timeRestoreAlone(variant, fullText);
+    // A new NodePort Service with 10 endpoints: the dispatch chains change.
+    const added = servicePort({
+      namespace: 'bench',
+      name: 'added',
+      clusterIP: '10.97.0.1',
+      port: 80,
+      nodePort: 32767,
+      clusterEndpoints: Array.from({ length: perService }, (_, i) => endpoint(`10.251.0.${i + 1}`, 8080)),
+    });
+    const snap3: Snapshot = withPorts(snap2, [added]);
+    exec.reset();
+    t = performance.now();
+    cpu = ownCpuMs();
+    child = childCpuMs();
+    const r3 = await backend.sync(snap3, partialDelta([added.id]));
+    const addSyncMs = performance.now() - t;
+    const addOwnCpuMs = ownCpuMs() - cpu;
+    const addChildCpuMs = childCpuMs() - child;
+    if (r3.full) throw new Error('partial sync (add) fell back to full');
+    const addText = exec.inputs.find((i) => i.command === restoreName)?.stdin ?? '';
+    if (!addText.includes('10.97.0.1/32')) throw new Error('the added Service was not written');
+
+    // SWITCHYARD_BENCH_IPTABLES_ALONE=0 skips the replay (saves a whole-table restore per run).
+    const skipAlone = primed || process.env.SWITCHYARD_BENCH_IPTABLES_ALONE === '0';
+    const alone = skipAlone ? { wallMs: Number.NaN, cpuMs: Number.NaN } : timeRestoreAlone(variant, fullText);
     return {
       variant,
       primed,
@@ -201,9 +274,14 @@ async function benchOne(variant: Variant, services: number, perService: number, 
       partialChildCpuMs,
       fullRestoreLines: fullText.split('\n').length,
       partialSyncMs,
-      partialOwnMs: partialSyncMs - exec.total(),
-      partialRestoreMs: exec.spent.get(restoreName) ?? 0,
+      partialOwnMs,
+      partialRestoreMs,
       partialRestoreLines: partialText.split('\n').length,
+      addSyncMs,
+      addRestoreMs: exec.spent.get(restoreName) ?? 0,
+      addOwnCpuMs,
+      addChildCpuMs,
+      addRestoreLines: addText.split('\n').length,
       rssMB,
     };
   } finally {
@@ -225,11 +303,11 @@ const DEFAULT_RUNS = 'legacy:1000,nft:1000,legacy:10000,nft-primed:10000';
 
 export function toMarkdown(rows: readonly IptablesBenchRow[]): string {
   const head =
-    '| variant | Services × eps | full sync wall (ms) | own wall (ms) [render] | iptables-save listing wall (ms) | iptables-restore alone wall (ms) | CPU: switchyard / children / restore alone (ms) | own CPU ÷ restore-alone CPU | restore input (lines) | 1-endpoint sync wall (ms) | its restore wall (ms) | 1-endpoint CPU: switchyard / children (ms) | partial input (lines) | RSS (MB) |\n' +
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|';
+    '| variant | Services × eps | full sync wall (ms) | own wall (ms) [render] | iptables-save listing wall (ms) | iptables-restore alone wall (ms) | CPU: switchyard / children / restore alone (ms) | own CPU ÷ restore-alone CPU | restore input (lines) | 1-endpoint sync wall (ms) | its restore wall (ms) | 1-endpoint CPU: switchyard / children (ms) | partial input (lines) | add-a-Service sync wall (ms) | its restore wall (ms) | add CPU: switchyard / children (ms) | add input (lines) | RSS (MB) |\n' +
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|';
   const body = rows.map(
     (r) =>
-      `| ${r.variant}${r.primed ? ' (first sync primed without --noflush)' : ''} | ${r.services} × ${r.endpoints} | ${f0(r.fullSyncMs)} | ${f0(r.fullOwnMs)} [${f0(r.fullRenderMs)}] | ${f0(r.fullOtherExecMs)} | ${r.primed ? '—' : f0(r.fullRestoreAloneMs)} | ${f0(r.fullOwnCpuMs)} / ${f0(r.fullChildCpuMs)} / ${r.primed ? '—' : f0(r.fullRestoreAloneCpuMs)} | ${r.primed ? '—' : `${((100 * r.fullOwnCpuMs) / r.fullRestoreAloneCpuMs).toFixed(1)}%`} | ${r.fullRestoreLines} | ${f0(r.partialSyncMs)} | ${f0(r.partialRestoreMs)} | ${f0(r.partialOwnCpuMs)} / ${f0(r.partialChildCpuMs)} | ${r.partialRestoreLines} | ${f0(r.rssMB)} |`,
+      `| ${r.variant}${r.primed ? ' (first sync primed without --noflush)' : ''} | ${r.services} × ${r.endpoints} | ${f0(r.fullSyncMs)} | ${f0(r.fullOwnMs)} [${f0(r.fullRenderMs)}] | ${f0(r.fullOtherExecMs)} | ${r.primed ? '—' : f0(r.fullRestoreAloneMs)} | ${f0(r.fullOwnCpuMs)} / ${f0(r.fullChildCpuMs)} / ${r.primed ? '—' : f0(r.fullRestoreAloneCpuMs)} | ${r.primed ? '—' : `${((100 * r.fullOwnCpuMs) / r.fullRestoreAloneCpuMs).toFixed(1)}%`} | ${r.fullRestoreLines} | ${f0(r.partialSyncMs)} | ${f0(r.partialRestoreMs)} | ${f0(r.partialOwnCpuMs)} / ${f0(r.partialChildCpuMs)} | ${r.partialRestoreLines} | ${f0(r.addSyncMs)} | ${f0(r.addRestoreMs)} | ${f0(r.addOwnCpuMs)} / ${f0(r.addChildCpuMs)} | ${r.addRestoreLines} | ${f0(r.rssMB)} |`,
   );
   return [head, ...body].join('\n');
 }
@@ -239,13 +317,19 @@ export async function run(): Promise<{ name: string; markdown: string; rows: Ipt
     .split(',')
     .map((x) => x.trim().split(':'))
     .filter(([v, n]) => (v === 'legacy' || v === 'nft' || v === 'nft-primed') && Number(n) > 0)
-    .map(([v, n]) => ({ variant: (v === 'nft-primed' ? 'nft' : v) as Variant, primed: v === 'nft-primed', services: Number(n) }));
+    .map(([v, n]) => ({
+      variant: (v === 'nft-primed' ? 'nft' : v) as Variant,
+      primed: v === 'nft-primed',
+      services: Number(n),
+    }));
   const rows: IptablesBenchRow[] = [];
   {
     for (const { variant, services, primed } of runs) {
       const row = await benchOne(variant, services, 10, primed);
       rows.push(row);
-      console.error(`iptables bench: ${variant}${primed ? ' (primed)' : ''} ${services}×10 full ${f0(row.fullSyncMs)} ms (restore alone ${f0(row.fullRestoreAloneMs)} ms; CPU own ${f0(row.fullOwnCpuMs)} ms vs restore ${f0(row.fullRestoreAloneCpuMs)} ms), 1-endpoint ${f0(row.partialSyncMs)} ms`);
+      console.error(
+        `iptables bench: ${variant}${primed ? ' (primed)' : ''} ${services}×10 full ${f0(row.fullSyncMs)} ms (restore alone ${f0(row.fullRestoreAloneMs)} ms; CPU own ${f0(row.fullOwnCpuMs)} ms vs restore ${f0(row.fullRestoreAloneCpuMs)} ms), 1-endpoint ${f0(row.partialSyncMs)} ms (CPU ${f0(row.partialOwnCpuMs)} + ${f0(row.partialChildCpuMs)}), add-a-Service ${f0(row.addSyncMs)} ms (CPU ${f0(row.addOwnCpuMs)} + ${f0(row.addChildCpuMs)})`,
+      );
     }
   }
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}`;

@@ -45,7 +45,9 @@ export function benchMarkdown(rows: readonly BenchRow[], kernel: string | undefi
   const sizes = [...new Set(rows.map((r) => r.services))];
   for (const n of sizes) {
     for (const r of rows.filter((x) => x.services === n)) {
-      lines.push(`| ${n} | ${r.backend} | ${fmt(r.fullSyncMs)} | ${fmt(r.oneEndpointSyncMs)} | ${fmt(r.cleanupMs)} | ${r.rssMB < 0 ? '-' : `${r.rssMB} MB`} |`);
+      lines.push(
+        `| ${n} | ${r.backend} | ${fmt(r.fullSyncMs)} | ${fmt(r.oneEndpointSyncMs)} | ${fmt(r.cleanupMs)} | ${r.rssMB < 0 ? '-' : `${r.rssMB} MB`} |`,
+      );
     }
     const ipvs = rows.find((x) => x.services === n && x.backend === 'ipvs');
     const nft = rows.find((x) => x.services === n && x.backend === 'nftables');
@@ -59,7 +61,18 @@ export function benchMarkdown(rows: readonly BenchRow[], kernel: string | undefi
   return lines.join('\n');
 }
 
-export async function run(sizes: readonly number[] = [1000, 10_000]): Promise<IpvsBenchReport> {
+/** Sizes from SWITCHYARD_BENCH_IPVS (e.g. `1000,10000`; `0` skips), default 1k and 10k. */
+function defaultSizes(): number[] {
+  const env = process.env.SWITCHYARD_BENCH_IPVS;
+  if (env === undefined || env.trim() === '') return [1000, 10_000];
+  return env
+    .split(',')
+    .map(Number)
+    .filter((n) => n > 0);
+}
+
+export async function run(sizes: readonly number[] = defaultSizes()): Promise<IpvsBenchReport> {
+  if (sizes.length === 0) return { name: 'ipvs', markdown: 'skipped: SWITCHYARD_BENCH_IPVS=0', rows: [] };
   const root = repoRoot();
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
     return { name: 'ipvs', markdown: 'skipped: the VM harness needs root', rows: [] };
@@ -69,23 +82,40 @@ export async function run(sizes: readonly number[] = [1000, 10_000]): Promise<Ip
   if (!existsSync(guest)) throw new Error(`compiling the guest failed: ${build.stdout}${build.stderr}`);
   const out = mkdtempSync(join(tmpdir(), 'switchyard-ipvs-bench-'));
   try {
-    const vm = spawnSync('bash', [join(root, 'test/vm/run-in-vm.sh'), 'node', guest, out, ...sizes.map(String)], {
-      cwd: root,
-      encoding: 'utf8',
-      stdio: ['ignore', 'inherit', 'inherit'],
-      env: { ...process.env, IPVS_VM_RW_DIRS: out, IPVS_VM_MEM: process.env.IPVS_VM_MEM ?? '2048', IPVS_VM_TIMEOUT: process.env.IPVS_VM_TIMEOUT ?? '2400' },
-    });
+    const vm = spawnSync(
+      'bash',
+      [join(root, 'test/vm/run-in-vm.sh'), 'node', guest, out, ...sizes.map(String)],
+      {
+        cwd: root,
+        encoding: 'utf8',
+        stdio: ['ignore', 'inherit', 'inherit'],
+        env: {
+          ...process.env,
+          IPVS_VM_RW_DIRS: out,
+          IPVS_VM_MEM: process.env.IPVS_VM_MEM ?? '2048',
+          IPVS_VM_TIMEOUT: process.env.IPVS_VM_TIMEOUT ?? '2400',
+        },
+      },
+    );
     const file = join(out, 'ipvs-bench.json');
     if (!existsSync(file)) throw new Error(`the VM run produced no results (exit ${vm.status})`);
     const data = JSON.parse(readFileSync(file, 'utf8')) as { kernel: string; rows: BenchRow[] };
-    return { name: 'ipvs', markdown: benchMarkdown(data.rows, data.kernel), rows: data.rows, kernel: data.kernel };
+    return {
+      name: 'ipvs',
+      markdown: benchMarkdown(data.rows, data.kernel),
+      rows: data.rows,
+      kernel: data.kernel,
+    };
   } finally {
     rmSync(out, { recursive: true, force: true });
   }
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const sizes = process.argv.slice(2).map(Number).filter((n) => n > 0);
+  const sizes = process.argv
+    .slice(2)
+    .map(Number)
+    .filter((n) => n > 0);
   const report = await run(sizes.length > 0 ? sizes : undefined);
   process.stdout.write(report.markdown + '\n');
 }

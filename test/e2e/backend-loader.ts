@@ -77,5 +77,6 @@ export async function createBackend(
  * the test's namespace, not the node's. The daemon tests (daemon.e2e.test.ts) cover them.
  */
 export const DAEMON_ONLY_BACKENDS: Readonly<Record<string, string>> = {
-  userspace: 'the userspace backend relays through sockets of its own process, which must run in the node namespace: see daemon.e2e.test.ts',
+  userspace:
+    'the userspace backend relays through sockets of its own process, which must run in the node namespace: see daemon.e2e.test.ts',
 };

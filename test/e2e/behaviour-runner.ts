@@ -3,8 +3,22 @@
  * the real daemon): sends real traffic from the agents and compares with the expectation.
  */
 import type { ProbeResult } from '../support/agent-client.js';
+import { sctpProbeUnavailableReason } from '../support/agent-sctp.js';
+import { e2eRequired } from '../support/e2e-gate.js';
 import type { Topology } from '../support/netns-topology.js';
-import type { BehaviourCase } from './behaviour-table.js';
+import { exceptionFor, type BehaviourCase } from './behaviour-table.js';
+
+/**
+ * Whether a case runs for a backend: `skip` for a listed backend exception, or for a missing
+ * tool (SCTP probes need python3) unless SWITCHYARD_E2E=required, which turns that into `fail`.
+ */
+export function caseGate(backend: string, c: BehaviourCase): { skip?: string; fail?: string } {
+  const exception = exceptionFor(backend, c.name);
+  if (exception !== undefined) return { skip: exception };
+  const missing = c.protocol === 'SCTP' ? sctpProbeUnavailableReason() : undefined;
+  if (missing === undefined) return {};
+  return e2eRequired() ? { fail: `cannot run (${missing}) and SWITCHYARD_E2E=required` } : { skip: missing };
+}
 
 export interface CaseObservation {
   readonly samples: number;

@@ -10,29 +10,24 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { computeDelta, Planner, plannerConfigFrom } from '../../core/planner/planner.js';
 import type { ProxyBackend, Snapshot } from '../../core/model/snapshot.js';
 import { describeE2E, kernelUnavailableReason } from '../support/e2e-gate.js';
-import { sctpProbeUnavailableReason } from '../support/agent-sctp.js';
 import { acquireKernelLock, type KernelLock } from '../support/kernel-lock.js';
 import { createTopology, type Topology } from '../support/netns-topology.js';
 import { createBackend, DAEMON_ONLY_BACKENDS, proxyConfigFromFlags } from './backend-loader.js';
-import {
-  BEHAVIOUR_TOPOLOGY,
-  behaviourClusterState,
-  casesByConfig,
-  exceptionFor,
-  flagsFor,
-} from './behaviour-table.js';
-import { describeVerdict, runCase } from './behaviour-runner.js';
+import { BEHAVIOUR_TOPOLOGY, behaviourClusterState, casesByConfig, flagsFor } from './behaviour-table.js';
+import { caseGate, describeVerdict, runCase } from './behaviour-runner.js';
 
 const BACKENDS = (process.env.SWITCHYARD_E2E_BACKENDS ?? 'nftables')
   .split(',')
   .map((s) => s.trim())
   .filter(Boolean);
 
+// The test bed itself needs ip and nft (upstream router, SCTP observers) and conntrack.
+const BED_TOOLS = ['ip', 'nft', 'conntrack'];
 const TOOLS: Readonly<Record<string, readonly string[]>> = {
-  nftables: ['ip', 'nft', 'conntrack'],
-  iptables: ['ip', 'iptables-restore', 'ip6tables-restore', 'conntrack'],
-  ipvs: ['ip', 'ipvsadm', 'ipset', 'iptables-restore', 'conntrack'],
-  userspace: ['ip'],
+  nftables: BED_TOOLS,
+  iptables: [...BED_TOOLS, 'iptables-restore', 'ip6tables-restore'],
+  ipvs: [...BED_TOOLS, 'ipvsadm', 'ipset', 'iptables-restore'],
+  userspace: BED_TOOLS,
 };
 
 for (const backendName of BACKENDS) {
@@ -45,7 +40,7 @@ for (const backendName of BACKENDS) {
   }
   describeE2E(
     `behaviour table: ${backendName}`,
-    kernelUnavailableReason(TOOLS[backendName] ?? ['ip']),
+    kernelUnavailableReason(TOOLS[backendName] ?? BED_TOOLS),
     () => {
       let lock: KernelLock | undefined;
       let topo: Topology | undefined;
@@ -92,11 +87,16 @@ for (const backendName of BACKENDS) {
           }, 60_000);
 
           for (const c of cases) {
-            const reason =
-              exceptionFor(backendName, c.name) ??
-              (c.protocol === 'SCTP' ? sctpProbeUnavailableReason() : undefined);
-            if (reason !== undefined) {
-              it.skip(`${c.name} (skipped: ${reason})`, () => undefined);
+            const gate = caseGate(backendName, c);
+            if (gate.skip !== undefined) {
+              it.skip(`${c.name} (skipped: ${gate.skip})`, () => undefined);
+              continue;
+            }
+            if (gate.fail !== undefined) {
+              const why = gate.fail;
+              it(c.name, () => {
+                throw new Error(`${c.name}: ${why}`);
+              });
               continue;
             }
             it.concurrent(`${c.name}: ${c.from} -> ${c.to}:${c.port}/${c.protocol}`, async () => {

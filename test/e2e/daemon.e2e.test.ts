@@ -22,15 +22,8 @@ import {
 import { describeE2E, kernelUnavailableReason } from '../support/e2e-gate.js';
 import { acquireKernelLock, type KernelLock } from '../support/kernel-lock.js';
 import { createTopology, type Topology } from '../support/netns-topology.js';
-import {
-  BASE_FLAGS,
-  BEHAVIOUR_TOPOLOGY,
-  behaviourCluster,
-  casesByConfig,
-  exceptionFor,
-} from './behaviour-table.js';
-import { describeVerdict, runCase } from './behaviour-runner.js';
-import { sctpProbeUnavailableReason } from '../support/agent-sctp.js';
+import { BASE_FLAGS, BEHAVIOUR_TOPOLOGY, behaviourCluster, casesByConfig } from './behaviour-table.js';
+import { caseGate, describeVerdict, runCase } from './behaviour-runner.js';
 import {
   defineLifecycleScenarios,
   FOREIGN_NFT,
@@ -200,10 +193,16 @@ for (const mode of BACKENDS) {
 
     describe('behaviour table through the daemon', () => {
       for (const c of casesByConfig().get('default') ?? []) {
-        const reason =
-          exceptionFor(mode, c.name) ?? (c.protocol === 'SCTP' ? sctpProbeUnavailableReason() : undefined);
-        if (reason !== undefined) {
-          it.skip(`${c.name} (skipped: ${reason})`, () => undefined);
+        const gate = caseGate(mode, c);
+        if (gate.skip !== undefined) {
+          it.skip(`${c.name} (skipped: ${gate.skip})`, () => undefined);
+          continue;
+        }
+        if (gate.fail !== undefined) {
+          const why = gate.fail;
+          it(c.name, () => {
+            throw new Error(`${c.name}: ${why}`);
+          });
           continue;
         }
         it.concurrent(`${c.name}: ${c.from} -> ${c.to}:${c.port}/${c.protocol}`, async () => {
@@ -227,7 +226,7 @@ for (const mode of BACKENDS) {
           return { topo: t(), driver };
         },
         () => baseline,
-        { it, expect },
+        { it, expect, backend: mode },
       );
       it('logged no error in the whole run', () => {
         // (the cleanup scenario stopped the daemon: its logs, not its metrics)

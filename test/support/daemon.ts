@@ -17,7 +17,7 @@ import net from 'node:net';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { Topology } from './netns-topology.js';
+import { TOPOLOGY_PLAN, type Topology } from './netns-topology.js';
 
 /** The repository root (works from the source tree and from dist/). */
 export function repoRoot(): string {
@@ -141,7 +141,7 @@ export class DaemonProcess {
     const args = [
       path.join(repoRoot(), 'bin', 'switchyard.js'),
       `--proxy-mode=${o.mode ?? 'nftables'}`,
-      `--hostname-override=node-a`,
+      `--hostname-override=${TOPOLOGY_PLAN.nodeName}`,
       `--healthz-bind-address=${mgmt}:${HEALTHZ_PORT}`,
       `--metrics-bind-address=${mgmt}:${METRICS_PORT}`,
       ...(o.kubeconfig ? [`--kubeconfig=${o.kubeconfig}`] : []),

@@ -18,7 +18,7 @@ import {
   type Topology,
 } from './netns-topology.js';
 
-describeE2E('netns topology', kernelUnavailableReason(['ip']), () => {
+describeE2E('netns topology', kernelUnavailableReason(['ip', 'nft']), () => {
   let topo: Topology | undefined;
   const t = (): Topology => {
     if (!topo) throw new Error('topology not created');

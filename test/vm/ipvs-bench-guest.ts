@@ -35,18 +35,36 @@ export interface BenchRow {
 async function main(): Promise<void> {
   const out = process.argv[2];
   if (!out) throw new Error('usage: ipvs-bench-guest.js OUT_DIR [services...]');
-  const sizes = process.argv.slice(3).map(Number).filter((n) => n > 0);
+  const sizes = process.argv
+    .slice(3)
+    .map(Number)
+    .filter((n) => n > 0);
   const rows: BenchRow[] = [];
-  const save = (): void => writeFileSync(join(out, 'ipvs-bench.json'), JSON.stringify({ kernel: release(), cpus: cpus().length, rows }, null, 2));
+  const save = (): void =>
+    writeFileSync(
+      join(out, 'ipvs-bench.json'),
+      JSON.stringify({ kernel: release(), cpus: cpus().length, rows }, null, 2),
+    );
   const executor = new SpawnExecutor();
   for (const services of sizes.length > 0 ? sizes : [1000, 10_000]) {
     const snapshot = bigSnapshot({ services, endpointsPerService: 10 });
     const [id, port] = [...snapshot.servicePorts][Math.floor(services / 2)]!;
     const eps = [...port.clusterEndpoints, endpoint('10.250.0.1', 8080)];
-    const changed: ServicePortPlan = { ...port, clusterEndpoints: eps, internalEndpoints: eps, externalEndpoints: eps, reachableEndpoints: eps, allEndpoints: eps };
+    const changed: ServicePortPlan = {
+      ...port,
+      clusterEndpoints: eps,
+      internalEndpoints: eps,
+      externalEndpoints: eps,
+      reachableEndpoints: eps,
+      allEndpoints: eps,
+    };
     const next = withPorts(snapshot, [changed]);
     for (const name of ['ipvs', 'nftables']) {
-      const backend = await createBackend(name, proxyConfigFromFlags([`--proxy-mode=${name}`, '--cluster-cidr=10.244.0.0/16']), executor);
+      const backend = await createBackend(
+        name,
+        proxyConfigFromFlags([`--proxy-mode=${name}`, '--cluster-cidr=10.244.0.0/16']),
+        executor,
+      );
       let row: BenchRow;
       try {
         const support = await backend.probe();
@@ -60,13 +78,34 @@ async function main(): Promise<void> {
         const rssMB = Math.round(process.memoryUsage().rss / 1e6);
         t = performance.now();
         await backend.cleanup();
-        row = { backend: name, services, endpointsPerService: 10, fullSyncMs: Math.round(fullSyncMs), oneEndpointSyncMs: Math.round(oneEndpointSyncMs), fullStats: full.stats, oneEndpointStats: one.stats, cleanupMs: Math.round(performance.now() - t), rssMB };
+        row = {
+          backend: name,
+          services,
+          endpointsPerService: 10,
+          fullSyncMs: Math.round(fullSyncMs),
+          oneEndpointSyncMs: Math.round(oneEndpointSyncMs),
+          fullStats: full.stats,
+          oneEndpointStats: one.stats,
+          cleanupMs: Math.round(performance.now() - t),
+          rssMB,
+        };
       } catch (e) {
         await backend.cleanup().catch(() => undefined);
-        row = { backend: name, services, endpointsPerService: 10, fullSyncMs: -1, oneEndpointSyncMs: -1, cleanupMs: -1, rssMB: -1, error: String(e).slice(0, 2000) };
+        row = {
+          backend: name,
+          services,
+          endpointsPerService: 10,
+          fullSyncMs: -1,
+          oneEndpointSyncMs: -1,
+          cleanupMs: -1,
+          rssMB: -1,
+          error: String(e).slice(0, 2000),
+        };
       }
       rows.push(row);
-      process.stdout.write(`[ipvs-bench] ${JSON.stringify({ ...row, fullStats: undefined, oneEndpointStats: undefined })}\n`);
+      process.stdout.write(
+        `[ipvs-bench] ${JSON.stringify({ ...row, fullStats: undefined, oneEndpointStats: undefined })}\n`,
+      );
       save();
     }
   }

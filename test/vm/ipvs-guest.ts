@@ -34,7 +34,13 @@ import {
   type BehaviourCase,
 } from '../e2e/behaviour-table.js';
 import { describeVerdict, runCase } from '../e2e/behaviour-runner.js';
-import { endpoint as fixtureEndpoint, makeService, makeSlice, makeState, slicePort } from '../support/fixtures.js';
+import {
+  endpoint as fixtureEndpoint,
+  makeService,
+  makeSlice,
+  makeState,
+  slicePort,
+} from '../support/fixtures.js';
 import type { KubeEndpoint, KubeEndpointSlice, KubeService } from '../../core/model/kube.js';
 
 export interface CaseResult {
@@ -83,7 +89,11 @@ async function nodeFootprint(topo: Topology): Promise<Record<string, string>> {
     save
       .split('\n')
       // rules and user chains only: iptables-nft leaves empty built-in tables behind, as it does for kube-proxy
-      .filter((l) => l.startsWith('-A') || (l.startsWith(':') && !/^:(PREROUTING|INPUT|FORWARD|OUTPUT|POSTROUTING) /.test(l)))
+      .filter(
+        (l) =>
+          l.startsWith('-A') ||
+          (l.startsWith(':') && !/^:(PREROUTING|INPUT|FORWARD|OUTPUT|POSTROUTING) /.test(l)),
+      )
       .join('\n');
   return {
     ipvs: await run(['ipvsadm', '-Sn']),
@@ -111,7 +121,8 @@ async function main(): Promise<void> {
     (results as { elapsedMs: number }).elapsedMs = Math.round(performance.now() - t0);
     writeFileSync(join(out, 'ipvs-e2e.json'), JSON.stringify(results, null, 2));
   };
-  const log = (line: string): void => void process.stdout.write(`[ipvs-guest ${((performance.now() - t0) / 1000).toFixed(1)}s] ${line}\n`);
+  const log = (line: string): void =>
+    void process.stdout.write(`[ipvs-guest ${((performance.now() - t0) / 1000).toFixed(1)}s] ${line}\n`);
   const check = (name: string, ok: boolean, detail: string): void => {
     results.checks.push({ name, ok, detail });
     log(`${ok ? 'ok' : 'NOT OK'} - ${name}: ${detail}`);
@@ -122,7 +133,10 @@ async function main(): Promise<void> {
   let topo: Topology | undefined;
   const backends: ProxyBackend[] = [];
   try {
-    topo = await createTopology({ ...BEHAVIOUR_TOPOLOGY, log: process.env.IPVS_E2E_VERBOSE ? log : undefined });
+    topo = await createTopology({
+      ...BEHAVIOUR_TOPOLOGY,
+      log: process.env.IPVS_E2E_VERBOSE ? log : undefined,
+    });
     log(`topology ${topo.id} ready`);
     const before = await nodeFootprint(topo);
     let last: Snapshot | undefined;
@@ -138,12 +152,20 @@ async function main(): Promise<void> {
       const { snapshot } = planner.plan(behaviourClusterState(), plannerConfigFrom(config));
       const ts = performance.now();
       const r = await backend.sync(snapshot, computeDelta(last, snapshot, true));
-      results.syncs.push({ what: `full sync, config ${configName}`, ms: Math.round(performance.now() - ts), stats: r.stats });
+      results.syncs.push({
+        what: `full sync, config ${configName}`,
+        ms: Math.round(performance.now() - ts),
+        stats: r.stats,
+      });
       last = snapshot;
       log(`config ${configName}: synced (${Math.round(performance.now() - ts)} ms), ${cases.length} cases`);
 
       await pool(cases, CONCURRENCY, async (c: BehaviourCase) => {
-        const reason = exceptionFor('ipvs', c.name) ?? (c.protocol === 'SCTP' ? 'the traffic agent has no SCTP client/server (Node.js has no SCTP sockets)' : undefined);
+        const reason =
+          exceptionFor('ipvs', c.name) ??
+          (c.protocol === 'SCTP'
+            ? 'the traffic agent has no SCTP client/server (Node.js has no SCTP sockets)'
+            : undefined);
         if (reason !== undefined) {
           results.cases.push({ name: c.name, config: configName, status: 'skipped', detail: reason, ms: 0 });
           return;
@@ -152,10 +174,22 @@ async function main(): Promise<void> {
         try {
           const v = await runCase(topo!, c);
           const ms = Math.round(performance.now() - tc);
-          results.cases.push({ name: c.name, config: configName, status: v.ok ? 'passed' : 'failed', detail: v.ok ? undefined : describeVerdict(c, v), ms });
+          results.cases.push({
+            name: c.name,
+            config: configName,
+            status: v.ok ? 'passed' : 'failed',
+            detail: v.ok ? undefined : describeVerdict(c, v),
+            ms,
+          });
           log(`${v.ok ? 'pass' : 'FAIL'} ${c.name} (${ms} ms)${v.ok ? '' : `: ${v.problems.join('; ')}`}`);
         } catch (e) {
-          results.cases.push({ name: c.name, config: configName, status: 'failed', detail: String(e), ms: Math.round(performance.now() - tc) });
+          results.cases.push({
+            name: c.name,
+            config: configName,
+            status: 'failed',
+            detail: String(e),
+            ms: Math.round(performance.now() - tc),
+          });
         }
       });
       save();
@@ -164,7 +198,8 @@ async function main(): Promise<void> {
     // ---- incremental sync, drain and restart, on the last configuration's backend
     const backend = backends.at(-1)!;
     const config = proxyConfigFromFlags([...flagsFor('default'), '--proxy-mode=ipvs']);
-    const exec = (argv: string[]): Promise<string> => topo!.exec('node', argv, { allowFailure: true }).then((r) => r.stdout + r.stderr);
+    const exec = (argv: string[]): Promise<string> =>
+      topo!.exec('node', argv, { allowFailure: true }).then((r) => r.stdout + r.stderr);
     {
       // Back to the default configuration (a full sync: the node-level config changed), then a
       // new Service, then pod-c leaves it and `web`: partial syncs. The new Service's pod-c never
@@ -180,29 +215,59 @@ async function main(): Promise<void> {
         last = snap;
         return r;
       };
-      const ep = (ip: string, node: string, pod: string): KubeEndpoint => fixtureEndpoint(ip, { nodeName: node, ready: true, serving: true, terminating: false, pod });
-      const drainSvc = makeService({ name: 'drain-me', namespace: 'e2e', clusterIP: '10.96.0.130', ports: [{ name: 'http', protocol: 'TCP', port: 80, targetPort: 8080 }] });
+      const ep = (ip: string, node: string, pod: string): KubeEndpoint =>
+        fixtureEndpoint(ip, { nodeName: node, ready: true, serving: true, terminating: false, pod });
+      const drainSvc = makeService({
+        name: 'drain-me',
+        namespace: 'e2e',
+        clusterIP: '10.96.0.130',
+        ports: [{ name: 'http', protocol: 'TCP', port: 80, targetPort: 8080 }],
+      });
       const drainSlice = (withPodC: boolean): KubeEndpointSlice =>
         makeSlice({
           name: 'drain-me-v4',
           namespace: 'e2e',
           service: 'drain-me',
           ports: [slicePort('http', 8080, 'TCP')],
-          endpoints: [ep('10.244.1.10', 'node-a', 'pod-a'), ...(withPodC ? [ep('10.244.2.10', 'node-b', 'pod-c')] : [])],
+          endpoints: [
+            ep('10.244.1.10', 'node-a', 'pod-a'),
+            ...(withPodC ? [ep('10.244.2.10', 'node-b', 'pod-c')] : []),
+          ],
         });
-      await step('full sync: back to the default configuration', plan([...cluster.services], [...cluster.slices]));
-      const added = await step('partial sync: one Service added', plan([...cluster.services, drainSvc], [...cluster.slices, drainSlice(true)]));
-      check('partial sync: a new Service is added without a full sync', !added.full && added.stats?.virtualServersAdded === 1, JSON.stringify(added.stats));
-      const withoutPodC = cluster.slices.map((sl) =>
-        sl.metadata?.name === 'web-v4' ? { ...sl, endpoints: (sl.endpoints ?? []).filter((e) => !(e.addresses ?? []).includes('10.244.2.10')) } : sl,
+      await step(
+        'full sync: back to the default configuration',
+        plan([...cluster.services], [...cluster.slices]),
       );
-      const r = await step('partial sync: an endpoint leaves two Services', plan([...cluster.services, drainSvc], [...withoutPodC, drainSlice(false)]));
+      const added = await step(
+        'partial sync: one Service added',
+        plan([...cluster.services, drainSvc], [...cluster.slices, drainSlice(true)]),
+      );
+      check(
+        'partial sync: a new Service is added without a full sync',
+        !added.full && added.stats?.virtualServersAdded === 1,
+        JSON.stringify(added.stats),
+      );
+      const withoutPodC = cluster.slices.map((sl) =>
+        sl.metadata?.name === 'web-v4'
+          ? {
+              ...sl,
+              endpoints: (sl.endpoints ?? []).filter((e) => !(e.addresses ?? []).includes('10.244.2.10')),
+            }
+          : sl,
+      );
+      const r = await step(
+        'partial sync: an endpoint leaves two Services',
+        plan([...cluster.services, drainSvc], [...withoutPodC, drainSlice(false)]),
+      );
       const tcp = await exec(['ipvsadm', '-Ln', '-t', `${VIP.web}:80`]);
       const udp = await exec(['ipvsadm', '-Ln', '-u', `${VIP.web}:53`]);
       const drained = await exec(['ipvsadm', '-Ln', '-t', '10.96.0.130:80']);
       check(
         'partial sync: removed TCP endpoints drain at weight 0; one without connections is removed at once',
-        !r.full && (r.stats?.realServersDrained ?? 0) === 2 && (r.stats?.realServersRemovedAfterDrain ?? 0) >= 1 && !drained.includes('10.244.2.10:8080'),
+        !r.full &&
+          (r.stats?.realServersDrained ?? 0) === 2 &&
+          (r.stats?.realServersRemovedAfterDrain ?? 0) >= 1 &&
+          !drained.includes('10.244.2.10:8080'),
         `full=${r.full} drained=${r.stats?.realServersDrained} removedAfterDrain=${r.stats?.realServersRemovedAfterDrain} | ${drained.replace(/\s+/g, ' ')}`,
       );
       check(
@@ -210,11 +275,31 @@ async function main(): Promise<void> {
         !/10\.244\.2\.10:8080\s+Masq\s+1\b/.test(tcp),
         tcp.replace(/\s+/g, ' '),
       );
-      check('partial sync: a removed UDP endpoint is removed at once', !udp.includes('10.244.2.10:5353'), udp.replace(/\s+/g, ' '));
-      const web = await runCase(topo, { name: 'web-after-removal', covers: '', from: 'pod-b', to: VIP.web, port: 80, protocol: 'TCP', expect: { endpoints: ['pod-a', 'pod-b'] } });
-      check('after the partial sync traffic reaches only the remaining endpoints', web.ok, web.problems.join('; ') || JSON.stringify(web.observation.answeredBy));
+      check(
+        'partial sync: a removed UDP endpoint is removed at once',
+        !udp.includes('10.244.2.10:5353'),
+        udp.replace(/\s+/g, ' '),
+      );
+      const web = await runCase(topo, {
+        name: 'web-after-removal',
+        covers: '',
+        from: 'pod-b',
+        to: VIP.web,
+        port: 80,
+        protocol: 'TCP',
+        expect: { endpoints: ['pod-a', 'pod-b'] },
+      });
+      check(
+        'after the partial sync traffic reaches only the remaining endpoints',
+        web.ok,
+        web.problems.join('; ') || JSON.stringify(web.observation.answeredBy),
+      );
       const same = await backend.sync(last!, computeDelta(last, last!, false));
-      check('a partial sync without changes runs nothing', (same.stats?.ipvsLines ?? -1) === 0 && (same.stats?.entriesAdded ?? -1) === 0, JSON.stringify(same.stats));
+      check(
+        'a partial sync without changes runs nothing',
+        (same.stats?.ipvsLines ?? -1) === 0 && (same.stats?.entriesAdded ?? -1) === 0,
+        JSON.stringify(same.stats),
+      );
     }
     {
       // a restarted daemon: a new backend's first (full) sync finds everything in place
@@ -222,14 +307,30 @@ async function main(): Promise<void> {
       backends.push(fresh);
       const ts = performance.now();
       const r = await fresh.sync(last!, computeDelta(undefined, last!, true));
-      results.syncs.push({ what: 'restart: full sync over existing state', ms: Math.round(performance.now() - ts), stats: r.stats });
+      results.syncs.push({
+        what: 'restart: full sync over existing state',
+        ms: Math.round(performance.now() - ts),
+        stats: r.stats,
+      });
       const s = r.stats ?? {};
       check(
         'restart: the full sync over an existing state changes no virtual server, member or address',
-        (s.virtualServersAdded ?? -1) === 0 && (s.virtualServersDeleted ?? -1) === 0 && (s.entriesAdded ?? -1) === 0 && (s.addressesAdded ?? -1) === 0 && (s.realServersAdded ?? -1) === 0,
+        (s.virtualServersAdded ?? -1) === 0 &&
+          (s.virtualServersDeleted ?? -1) === 0 &&
+          (s.entriesAdded ?? -1) === 0 &&
+          (s.addressesAdded ?? -1) === 0 &&
+          (s.realServersAdded ?? -1) === 0,
         JSON.stringify(s),
       );
-      const c = await runCase(topo, { name: 'after-restart', covers: '', from: 'pod-b', to: VIP.web, port: 80, protocol: 'TCP', expect: { endpoints: ['pod-a', 'pod-b'] } });
+      const c = await runCase(topo, {
+        name: 'after-restart',
+        covers: '',
+        from: 'pod-b',
+        to: VIP.web,
+        port: 80,
+        protocol: 'TCP',
+        expect: { endpoints: ['pod-a', 'pod-b'] },
+      });
       check('after the restart traffic still flows', c.ok, c.problems.join('; '));
     }
     {
@@ -240,17 +341,37 @@ async function main(): Promise<void> {
       await fresh.cleanup();
       results.syncs.push({ what: 'cleanup', ms: Math.round(performance.now() - ts) });
       const foreign = await exec(['ipvsadm', '-Sn']);
-      check('cleanup leaves virtual servers that are not ours', foreign.trim() === '-A -t 192.168.77.2:2222 -s rr', foreign.trim());
+      check(
+        'cleanup leaves virtual servers that are not ours',
+        foreign.trim() === '-A -t 192.168.77.2:2222 -s rr',
+        foreign.trim(),
+      );
       await exec(['ipvsadm', '-D', '-t', '192.168.77.2:2222']);
       const after = await nodeFootprint(topo);
       const diffs = Object.keys(before).filter((k) => before[k] !== after[k]);
       check(
         'cleanup leaves the node as it found it (IPVS, ipsets, iptables rules and chains, links, addresses)',
         diffs.length === 0,
-        diffs.length === 0 ? 'identical' : diffs.map((k) => `${k}: before ${JSON.stringify(before[k])} after ${JSON.stringify(after[k])}`).join(' | '),
+        diffs.length === 0
+          ? 'identical'
+          : diffs
+              .map((k) => `${k}: before ${JSON.stringify(before[k])} after ${JSON.stringify(after[k])}`)
+              .join(' | '),
       );
-      const c = await runCase(topo, { name: 'after-cleanup', covers: '', from: 'pod-b', to: VIP.web, port: 80, protocol: 'TCP', expect: { endpoints: 'drop' } });
-      check('after cleanup the ClusterIP is no longer served', c.observation.answeredBy['pod-a'] === undefined && c.observation.answeredBy['pod-c'] === undefined, JSON.stringify(c.observation.outcomes));
+      const c = await runCase(topo, {
+        name: 'after-cleanup',
+        covers: '',
+        from: 'pod-b',
+        to: VIP.web,
+        port: 80,
+        protocol: 'TCP',
+        expect: { endpoints: 'drop' },
+      });
+      check(
+        'after cleanup the ClusterIP is no longer served',
+        c.observation.answeredBy['pod-a'] === undefined && c.observation.answeredBy['pod-c'] === undefined,
+        JSON.stringify(c.observation.outcomes),
+      );
     }
   } catch (e) {
     (results as { fatal?: string }).fatal = e instanceof Error ? (e.stack ?? e.message) : String(e);
@@ -260,8 +381,11 @@ async function main(): Promise<void> {
     await topo?.destroy().catch(() => undefined);
     save();
   }
-  const failed = results.cases.filter((c) => c.status === 'failed').length + results.checks.filter((c) => !c.ok).length;
-  log(`done: ${results.cases.filter((c) => c.status === 'passed').length} passed, ${failed} failed, ${results.cases.filter((c) => c.status === 'skipped').length} skipped`);
+  const failed =
+    results.cases.filter((c) => c.status === 'failed').length + results.checks.filter((c) => !c.ok).length;
+  log(
+    `done: ${results.cases.filter((c) => c.status === 'passed').length} passed, ${failed} failed, ${results.cases.filter((c) => c.status === 'skipped').length} skipped`,
+  );
   process.exitCode = results.fatal ? 2 : 0;
 }
 

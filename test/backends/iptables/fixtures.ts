@@ -14,7 +14,16 @@ import type {
 import type { ProxyConfig } from '../../../core/model/proxy-config.js';
 
 export function ep(ip: string, port = 8080, isLocal = true, name?: string): EndpointPlan {
-  return { ip, port, ready: true, serving: true, terminating: false, isLocal, nodeName: isLocal ? 'node-a' : 'node-b', targetName: name };
+  return {
+    ip,
+    port,
+    ready: true,
+    serving: true,
+    terminating: false,
+    isLocal,
+    nodeName: isLocal ? 'node-a' : 'node-b',
+    targetName: name,
+  };
 }
 
 export interface PlanInput {
@@ -49,7 +58,10 @@ export function plan(input: PlanInput): ServicePortPlan {
   const local = all.filter((e) => e.isLocal);
   const internal = input.internalPolicyLocal ? local : cluster;
   const external = input.externalPolicyLocal ? local : cluster;
-  const hasExternal = input.nodePort !== undefined || (input.externalIPs?.length ?? 0) > 0 || (input.loadBalancerIPs?.length ?? 0) > 0;
+  const hasExternal =
+    input.nodePort !== undefined ||
+    (input.externalIPs?.length ?? 0) > 0 ||
+    (input.loadBalancerIPs?.length ?? 0) > 0;
   const shortCircuit = input.externalPolicyLocal && hasExternal ? cluster : [];
   return {
     id: `${namespace}/${input.name}:${portName}/${protocol}/${family}`,
@@ -65,7 +77,8 @@ export function plan(input: PlanInput): ServicePortPlan {
     externalIPs: input.externalIPs ?? [],
     loadBalancerIPs: input.loadBalancerIPs ?? [],
     loadBalancerSourceRanges: input.loadBalancerSourceRanges ?? [],
-    sessionAffinity: input.affinitySeconds !== undefined ? { timeoutSeconds: input.affinitySeconds } : undefined,
+    sessionAffinity:
+      input.affinitySeconds !== undefined ? { timeoutSeconds: input.affinitySeconds } : undefined,
     internalPolicyLocal: input.internalPolicyLocal ?? false,
     externalPolicyLocal: (input.externalPolicyLocal ?? false) && hasExternal,
     clusterEndpoints: cluster,
@@ -76,7 +89,13 @@ export function plan(input: PlanInput): ServicePortPlan {
     reachableEndpoints: all,
     allEndpoints: all,
     internal: internal.length > 0 ? 'forward' : cluster.length === 0 ? 'reject' : 'drop',
-    external: !hasExternal ? 'reject' : external.length > 0 ? 'forward' : cluster.length === 0 ? 'reject' : 'drop',
+    external: !hasExternal
+      ? 'reject'
+      : external.length > 0
+        ? 'forward'
+        : cluster.length === 0
+          ? 'reject'
+          : 'drop',
   };
 }
 
@@ -96,11 +115,17 @@ export function snapshot(plans: readonly ServicePortPlan[], input: SnapshotInput
     nodeLabels: {},
     nodeIPs: { IPv4: ['192.168.77.2'], IPv6: ['fd00:77::2'] },
     families: input.families ?? ['IPv4'],
-    clusterCIDRs: { IPv4: input.clusterCIDRsV4 ?? ['10.244.0.0/16'], IPv6: input.clusterCIDRsV6 ?? ['fd00:10:244::/48'] },
+    clusterCIDRs: {
+      IPv4: input.clusterCIDRsV4 ?? ['10.244.0.0/16'],
+      IPv6: input.clusterCIDRsV6 ?? ['fd00:10:244::/48'],
+    },
     masqueradeAll: input.masqueradeAll ?? false,
     nodePortAddresses:
       input.nodePortAll === false
-        ? { IPv4: { kind: 'cidrs', cidrs: ['192.168.77.2/32'] }, IPv6: { kind: 'cidrs', cidrs: ['fd00:77::2/128'] } }
+        ? {
+            IPv4: { kind: 'cidrs', cidrs: ['192.168.77.2/32'] },
+            IPv6: { kind: 'cidrs', cidrs: ['fd00:77::2/128'] },
+          }
         : { IPv4: { kind: 'all' }, IPv6: { kind: 'all' } },
     servicePorts: new Map(plans.map((p) => [p.id, p])),
     healthChecks: [],
@@ -144,7 +169,13 @@ export function withEndpointChanged(base: Snapshot, id: string, generation: numb
   if (!p) throw new Error(`no ${id}`);
   const eps = [...p.allEndpoints];
   eps[eps.length - 1] = ep(`10.245.${generation & 255}.${(generation >> 8) & 255}`, 8080, false);
-  const next = plan({ name: p.name, clusterIP: p.clusterIP, port: p.port, nodePort: p.nodePort, endpoints: eps });
+  const next = plan({
+    name: p.name,
+    clusterIP: p.clusterIP,
+    port: p.port,
+    nodePort: p.nodePort,
+    endpoints: eps,
+  });
   const map = new Map(base.servicePorts);
   map.set(id, next);
   return { ...base, generation, servicePorts: map };
@@ -166,8 +197,22 @@ export function testConfig(variant: 'auto' | 'legacy' | 'nft' = 'auto'): ProxyCo
     verbosity: 0,
     plugins: [],
     iptables: { variant, localhostNodePorts: true },
-    ipvs: { scheduler: 'rr', strictARP: false, tcpTimeoutMs: 0, tcpFinTimeoutMs: 0, udpTimeoutMs: 0, excludeCIDRs: [] },
-    conntrack: { maxPerCore: 0, min: 0, tcpEstablishedTimeoutMs: 0, tcpCloseWaitTimeoutMs: 0, udpTimeoutMs: 0, udpStreamTimeoutMs: 0 },
+    ipvs: {
+      scheduler: 'rr',
+      strictARP: false,
+      tcpTimeoutMs: 0,
+      tcpFinTimeoutMs: 0,
+      udpTimeoutMs: 0,
+      excludeCIDRs: [],
+    },
+    conntrack: {
+      maxPerCore: 0,
+      min: 0,
+      tcpEstablishedTimeoutMs: 0,
+      tcpCloseWaitTimeoutMs: 0,
+      udpTimeoutMs: 0,
+      udpStreamTimeoutMs: 0,
+    },
     backendOptions: {},
   };
 }
@@ -179,7 +224,13 @@ export interface RecordedMetric {
   labels?: Readonly<Record<string, string>>;
 }
 
-export function recordingMetrics(): { metrics: { gauge: (n: string, h: string, v: number, l?: Readonly<Record<string, string>>) => void; counter: (n: string, h: string, v?: number, l?: Readonly<Record<string, string>>) => void }; recorded: RecordedMetric[] } {
+export function recordingMetrics(): {
+  metrics: {
+    gauge: (n: string, h: string, v: number, l?: Readonly<Record<string, string>>) => void;
+    counter: (n: string, h: string, v?: number, l?: Readonly<Record<string, string>>) => void;
+  };
+  recorded: RecordedMetric[];
+} {
   const recorded: RecordedMetric[] = [];
   return {
     recorded,

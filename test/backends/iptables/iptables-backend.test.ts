@@ -6,18 +6,27 @@
 import { describe, expect, it } from 'vitest';
 import { FakeExecutor } from '../../../backends/exec/executor.js';
 import { iptablesRegistration, IptablesBackend } from '../../../backends/iptables/index.js';
+import { endpointChainName } from '../../../backends/iptables/names.js';
 import { JUMPS, jumpInsertLine, jumpPresent } from '../../../backends/iptables/jumps.js';
 import { chooseVariant, summarizeSave } from '../../../backends/iptables/variant.js';
 import { silentLogger } from '../../../core/log.js';
 import { ep, fullDelta, partialDelta, plan, recordingMetrics, snapshot, testConfig } from './fixtures.js';
 
-function make(variant: 'auto' | 'legacy' | 'nft' = 'legacy', exec = new FakeExecutor()): {
+function make(
+  variant: 'auto' | 'legacy' | 'nft' = 'legacy',
+  exec = new FakeExecutor(),
+): {
   backend: IptablesBackend;
   exec: FakeExecutor;
   recorded: ReturnType<typeof recordingMetrics>['recorded'];
 } {
   const { metrics, recorded } = recordingMetrics();
-  const backend = iptablesRegistration.create({ config: testConfig(variant), logger: silentLogger(), executor: exec, metrics }) as IptablesBackend;
+  const backend = iptablesRegistration.create({
+    config: testConfig(variant),
+    logger: silentLogger(),
+    executor: exec,
+    metrics,
+  }) as IptablesBackend;
   return { backend, exec, recorded };
 }
 
@@ -35,15 +44,22 @@ describe('IptablesBackend', () => {
     const s = snapshot([a, b]);
     const r = await backend.sync(s, fullDelta(s));
     expect(r.full).toBe(true);
-    expect(exec.callsTo('iptables-legacy-save').map((c) => c.args)).toEqual([['-t', 'nat'], ['-t', 'filter']]);
+    expect(exec.callsTo('iptables-legacy-save').map((c) => c.args)).toEqual([
+      ['-t', 'nat'],
+      ['-t', 'filter'],
+    ]);
     const restores = exec.callsTo('iptables-legacy-restore');
     expect(restores).toHaveLength(1);
     expect(restores[0]!.args).toEqual(['-w', '5', '--noflush']);
     const text = restores[0]!.stdin!;
     const inserts = text.split('\n').filter((l) => l.startsWith('-I '));
     expect(inserts).toHaveLength(JUMPS.length);
-    expect(inserts).toContain('-I PREROUTING 1 -m comment --comment "switchyard service portals" -j SY-SERVICES');
-    expect(inserts).toContain('-I FORWARD 1 -m conntrack --ctstate NEW -m comment --comment "switchyard service portals" -j SY-SERVICES');
+    expect(inserts).toContain(
+      '-I PREROUTING 1 -m comment --comment "switchyard service portals" -j SY-SERVICES',
+    );
+    expect(inserts).toContain(
+      '-I FORWARD 1 -m conntrack --ctstate NEW -m comment --comment "switchyard service portals" -j SY-SERVICES',
+    );
     // inserted at position 1 one after the other: the last FORWARD insert is JUMPS' first FORWARD jump
     const forward = inserts.filter((l) => l.startsWith('-I FORWARD '));
     expect(forward.at(-1)).toContain('-j SY-FIREWALL');
@@ -62,7 +78,9 @@ describe('IptablesBackend', () => {
     exec.on((c) => {
       if (c.command !== 'iptables-nft-save') return undefined;
       const table = c.args[1];
-      const lines = JUMPS.filter((j) => j.table === table).map((j) => jumpInsertLine(j).replace(/^-I (\S+) 1 /, '-A $1 '));
+      const lines = JUMPS.filter((j) => j.table === table).map((j) =>
+        jumpInsertLine(j).replace(/^-I (\S+) 1 /, '-A $1 '),
+      );
       return { stdout: `*${table}\n${lines.join('\n')}\nCOMMIT\n` };
     });
     const s = snapshot([a]);
@@ -84,6 +102,16 @@ describe('IptablesBackend', () => {
     expect(exec.calls.map((c) => c.command)).toEqual(['iptables-legacy-restore']);
     expect(exec.calls[0]!.stdin).toContain('10.244.1.4:8080');
     expect(exec.calls[0]!.stdin).not.toContain('10.244.1.1:8080');
+  });
+
+  it('renders the same input on a repeated full sync (endpoint chain names come from the cache)', async () => {
+    const { backend, exec } = make('legacy');
+    const s = snapshot([a, b]);
+    await backend.sync(s, fullDelta(s));
+    await backend.sync(s, fullDelta(s));
+    const [first, second] = exec.callsTo('iptables-legacy-restore').map((c) => c.stdin!);
+    expect(second).toBe(first);
+    expect(first).toContain(endpointChainName(a.id, '10.244.1.2', 8080));
   });
 
   it('a failed partial restore falls back to a full one (listing the kernel, all chains written)', async () => {
@@ -117,7 +145,12 @@ describe('IptablesBackend', () => {
 
   it('syncs IPv6 with ip6tables-restore when the snapshot has both families', async () => {
     const { backend, exec } = make('nft');
-    const v6 = plan({ name: 'a', family: 'IPv6', clusterIP: 'fd00:10:96::1', endpoints: [ep('fd00:10:244:1::1')] });
+    const v6 = plan({
+      name: 'a',
+      family: 'IPv6',
+      clusterIP: 'fd00:10:96::1',
+      endpoints: [ep('fd00:10:244:1::1')],
+    });
     const s = snapshot([a, v6], { families: ['IPv4', 'IPv6'] });
     await backend.sync(s, fullDelta(s));
     expect(exec.callsTo('ip6tables-nft-restore')[0]!.stdin).toContain('[fd00:10:244:1::1]:8080');
@@ -128,9 +161,14 @@ describe('IptablesBackend', () => {
     const { backend, recorded } = make('legacy');
     const s = snapshot([a, b]);
     const r = await backend.sync(s, fullDelta(s));
-    const nat = recorded.filter((m) => m.name === 'kubeproxy_sync_proxy_rules_iptables_total' && m.labels?.table === 'nat');
+    const nat = recorded.filter(
+      (m) => m.name === 'kubeproxy_sync_proxy_rules_iptables_total' && m.labels?.table === 'nat',
+    );
     expect(nat.at(-1)!.value).toBe(r.stats!.natRules);
-    expect(recorded.find((m) => m.name === 'iptables_variant_info')).toMatchObject({ value: 1, labels: { variant: 'legacy' } });
+    expect(recorded.find((m) => m.name === 'iptables_variant_info')).toMatchObject({
+      value: 1,
+      labels: { variant: 'legacy' },
+    });
   });
 
   it('runs the post-sync hook with the previous and next snapshot, and survives its failure', async () => {
@@ -150,7 +188,10 @@ describe('IptablesBackend', () => {
     const s2 = snapshot([a, b], { generation: 2 });
     await backend.sync(s1, fullDelta(s1));
     await backend.sync(s2, partialDelta([b.id]));
-    expect(seen).toEqual([[undefined, 1], [1, 2]]);
+    expect(seen).toEqual([
+      [undefined, 1],
+      [1, 2],
+    ]);
   });
 
   it('cleanup: one restore per variant and family deleting our jumps and SY- chains only', async () => {
@@ -164,12 +205,18 @@ describe('IptablesBackend', () => {
             '-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES\nCOMMIT\n',
         };
       }
-      if (c.command.endsWith('-save')) return { stdout: '*filter\n:INPUT ACCEPT [0:0]\n:SY-FORWARD - [0:0]\n-A INPUT -j DROP\nCOMMIT\n' };
+      if (c.command.endsWith('-save'))
+        return { stdout: '*filter\n:INPUT ACCEPT [0:0]\n:SY-FORWARD - [0:0]\n-A INPUT -j DROP\nCOMMIT\n' };
       return undefined;
     });
     const { backend } = make('legacy', exec);
     await backend.cleanup();
-    for (const tool of ['iptables-legacy-restore', 'iptables-nft-restore', 'ip6tables-legacy-restore', 'ip6tables-nft-restore']) {
+    for (const tool of [
+      'iptables-legacy-restore',
+      'iptables-nft-restore',
+      'ip6tables-legacy-restore',
+      'ip6tables-nft-restore',
+    ]) {
       const restores = exec.callsTo(tool).filter((c) => c.stdin);
       expect(restores).toHaveLength(1);
       const text = restores[0]!.stdin!;
@@ -186,8 +233,20 @@ describe('IptablesBackend', () => {
 
   it('by default clears the UDP conntrack entries of an endpoint that went away, after the restore', async () => {
     const { backend, exec } = make('legacy');
-    const dns1 = plan({ name: 'dns', protocol: 'UDP', clusterIP: '10.96.0.53', port: 53, endpoints: [ep('10.244.1.5', 53), ep('10.244.1.6', 53)] });
-    const dns2 = plan({ name: 'dns', protocol: 'UDP', clusterIP: '10.96.0.53', port: 53, endpoints: [ep('10.244.1.5', 53)] });
+    const dns1 = plan({
+      name: 'dns',
+      protocol: 'UDP',
+      clusterIP: '10.96.0.53',
+      port: 53,
+      endpoints: [ep('10.244.1.5', 53), ep('10.244.1.6', 53)],
+    });
+    const dns2 = plan({
+      name: 'dns',
+      protocol: 'UDP',
+      clusterIP: '10.96.0.53',
+      port: 53,
+      endpoints: [ep('10.244.1.5', 53)],
+    });
     const s1 = snapshot([dns1], { generation: 1 });
     await backend.sync(s1, fullDelta(s1));
     exec.calls.length = 0;
@@ -195,7 +254,9 @@ describe('IptablesBackend', () => {
     await backend.sync(s2, partialDelta([dns2.id]));
     expect(exec.calls.map((c) => c.command)).toEqual(['iptables-legacy-restore', 'conntrack']);
     const args = exec.callsTo('conntrack')[0]!.args;
-    expect(args).toEqual(expect.arrayContaining(['-D', '-p', 'udp', '--orig-dst', '10.96.0.53', '--reply-src', '10.244.1.6']));
+    expect(args).toEqual(
+      expect.arrayContaining(['-D', '-p', 'udp', '--orig-dst', '10.96.0.53', '--reply-src', '10.244.1.6']),
+    );
   });
 
   it('cleanup skips a variant whose binaries are missing', async () => {
@@ -203,7 +264,9 @@ describe('IptablesBackend', () => {
     exec.on((c) => (c.command.includes('legacy') ? { code: 127, stderr: 'not found' } : undefined));
     const { backend } = make('nft', exec);
     await backend.cleanup();
-    expect(exec.calls.filter((c) => c.command.includes('legacy') && !c.args.includes('--version'))).toEqual([]);
+    expect(exec.calls.filter((c) => c.command.includes('legacy') && !c.args.includes('--version'))).toEqual(
+      [],
+    );
   });
 
   it('probe: reports found binaries and the variant; unsupported when none runs', async () => {
@@ -252,8 +315,18 @@ describe('variant choice', () => {
 describe('jump rules', () => {
   it('recognizes a jump in save output whatever the match order, not a look-alike', () => {
     const j = JUMPS.find((x) => x.chain === 'INPUT' && x.spec.includes('SY-EXTERNAL-SERVICES'))!;
-    expect(jumpPresent('-A INPUT -m comment --comment "switchyard externally-visible service portals" -m conntrack --ctstate NEW -j SY-EXTERNAL-SERVICES', j)).toBe(true);
-    expect(jumpPresent('-A FORWARD -m conntrack --ctstate NEW -m comment --comment "switchyard externally-visible service portals" -j SY-EXTERNAL-SERVICES', j)).toBe(false);
+    expect(
+      jumpPresent(
+        '-A INPUT -m comment --comment "switchyard externally-visible service portals" -m conntrack --ctstate NEW -j SY-EXTERNAL-SERVICES',
+        j,
+      ),
+    ).toBe(true);
+    expect(
+      jumpPresent(
+        '-A FORWARD -m conntrack --ctstate NEW -m comment --comment "switchyard externally-visible service portals" -j SY-EXTERNAL-SERVICES',
+        j,
+      ),
+    ).toBe(false);
     expect(jumpPresent('-A INPUT -j SY-EXTERNAL-SERVICES', j)).toBe(false);
   });
 });

@@ -16,7 +16,13 @@ import { describeE2E, kernelUnavailableReason } from '../../support/e2e-gate.js'
 import { NetnsExecutor } from '../../support/netns-executor.js';
 import { ep, fullDelta, partialDelta, plan, recordingMetrics, snapshot, testConfig } from './fixtures.js';
 
-const reason = kernelUnavailableReason(['ip', 'iptables-legacy-restore', 'iptables-nft-restore', 'ip6tables-legacy-restore', 'ip6tables-nft-restore']);
+const reason = kernelUnavailableReason([
+  'ip',
+  'iptables-legacy-restore',
+  'iptables-nft-restore',
+  'ip6tables-legacy-restore',
+  'ip6tables-nft-restore',
+]);
 
 function sh(cmd: string, args: string[]): string {
   return execFileSync(cmd, args, { encoding: 'utf8' });
@@ -26,16 +32,46 @@ for (const variant of ['legacy', 'nft'] as const) {
   describeE2E(`iptables backend on the kernel (iptables-${variant})`, reason, () => {
     const ns = `swy-ipt-${process.pid}-${randomBytes(3).toString('hex')}`;
     const inNs = (cmd: string, ...args: string[]): string => sh('ip', ['netns', 'exec', ns, cmd, ...args]);
-    const save = (family: 4 | 6 = 4): string => inNs(family === 4 ? `iptables-${variant}-save` : `ip6tables-${variant}-save`);
+    const save = (family: 4 | 6 = 4): string =>
+      inNs(family === 4 ? `iptables-${variant}-save` : `ip6tables-${variant}-save`);
     const makeBackend = (): IptablesBackend =>
-      new IptablesBackend({ config: testConfig(variant), logger: silentLogger(), executor: new NetnsExecutor(ns, new SpawnExecutor()), metrics: recordingMetrics().metrics });
+      new IptablesBackend({
+        config: testConfig(variant),
+        logger: silentLogger(),
+        executor: new NetnsExecutor(ns, new SpawnExecutor()),
+        metrics: recordingMetrics().metrics,
+      });
 
     beforeAll(() => {
       sh('ip', ['netns', 'add', ns]);
       // Foreign state switchyard must leave alone.
-      inNs(`iptables-${variant}`, '-w', '5', '-t', 'nat', '-A', 'PREROUTING', '-s', '198.51.100.7/32', '-j', 'ACCEPT');
+      inNs(
+        `iptables-${variant}`,
+        '-w',
+        '5',
+        '-t',
+        'nat',
+        '-A',
+        'PREROUTING',
+        '-s',
+        '198.51.100.7/32',
+        '-j',
+        'ACCEPT',
+      );
       inNs(`iptables-${variant}`, '-w', '5', '-t', 'filter', '-N', 'FOREIGN');
-      inNs(`iptables-${variant}`, '-w', '5', '-t', 'filter', '-A', 'FOREIGN', '-s', '198.51.100.8/32', '-j', 'DROP');
+      inNs(
+        `iptables-${variant}`,
+        '-w',
+        '5',
+        '-t',
+        'filter',
+        '-A',
+        'FOREIGN',
+        '-s',
+        '198.51.100.8/32',
+        '-j',
+        'DROP',
+      );
       inNs(`iptables-${variant}`, '-w', '5', '-t', 'filter', '-A', 'INPUT', '-j', 'FOREIGN');
       // A leftover of an "earlier run" that the first full sync must delete.
       inNs(`iptables-${variant}`, '-w', '5', '-t', 'nat', '-N', 'SY-SEP-LEFTOVER00000000');
@@ -48,14 +84,55 @@ for (const variant of ['legacy', 'nft'] as const) {
       }
     });
 
-    const web = plan({ name: 'web', clusterIP: '10.96.0.10', endpoints: [ep('10.244.1.2'), ep('10.244.1.3'), ep('10.244.2.4', 8080, false)] });
-    const dns = plan({ name: 'dns', protocol: 'UDP', clusterIP: '10.96.0.53', port: 53, affinitySeconds: 600, endpoints: [ep('10.244.1.5', 53)] });
-    const sctp = plan({ name: 'sig', protocol: 'SCTP', clusterIP: '10.96.0.60', port: 3868, endpoints: [ep('10.244.1.6', 3868)] });
-    const shop = plan({ name: 'shop', clusterIP: '10.96.0.30', port: 443, nodePort: 30443, externalIPs: ['192.168.77.50'], loadBalancerIPs: ['192.168.77.60'], loadBalancerSourceRanges: ['203.0.113.0/25'], externalPolicyLocal: true, endpoints: [ep('10.244.1.7', 8443), ep('10.244.2.8', 8443, false)] });
+    const web = plan({
+      name: 'web',
+      clusterIP: '10.96.0.10',
+      endpoints: [ep('10.244.1.2'), ep('10.244.1.3'), ep('10.244.2.4', 8080, false)],
+    });
+    const dns = plan({
+      name: 'dns',
+      protocol: 'UDP',
+      clusterIP: '10.96.0.53',
+      port: 53,
+      affinitySeconds: 600,
+      endpoints: [ep('10.244.1.5', 53)],
+    });
+    const sctp = plan({
+      name: 'sig',
+      protocol: 'SCTP',
+      clusterIP: '10.96.0.60',
+      port: 3868,
+      endpoints: [ep('10.244.1.6', 3868)],
+    });
+    const shop = plan({
+      name: 'shop',
+      clusterIP: '10.96.0.30',
+      port: 443,
+      nodePort: 30443,
+      externalIPs: ['192.168.77.50'],
+      loadBalancerIPs: ['192.168.77.60'],
+      loadBalancerSourceRanges: ['203.0.113.0/25'],
+      externalPolicyLocal: true,
+      endpoints: [ep('10.244.1.7', 8443), ep('10.244.2.8', 8443, false)],
+    });
     const empty = plan({ name: 'empty', clusterIP: '10.96.0.99', nodePort: 30099 });
-    const itp = plan({ name: 'itp', clusterIP: '10.96.0.98', internalPolicyLocal: true, endpoints: [ep('10.244.2.9', 8080, false)] });
-    const web6 = plan({ name: 'web', family: 'IPv6', clusterIP: 'fd00:10:96::10', affinitySeconds: 60, endpoints: [ep('fd00:10:244:1::2'), ep('fd00:10:244:1::3')] });
-    const s1 = snapshot([web, dns, sctp, shop, empty, itp, web6], { families: ['IPv4', 'IPv6'], generation: 1 });
+    const itp = plan({
+      name: 'itp',
+      clusterIP: '10.96.0.98',
+      internalPolicyLocal: true,
+      endpoints: [ep('10.244.2.9', 8080, false)],
+    });
+    const web6 = plan({
+      name: 'web',
+      family: 'IPv6',
+      clusterIP: 'fd00:10:96::10',
+      affinitySeconds: 60,
+      endpoints: [ep('fd00:10:244:1::2'), ep('fd00:10:244:1::3')],
+    });
+    const s1 = snapshot([web, dns, sctp, shop, empty, itp, web6], {
+      families: ['IPv4', 'IPv6'],
+      generation: 1,
+    });
 
     it('full sync programs our chains and jumps, deletes our leftovers, keeps foreign rules', async () => {
       const backend = makeBackend();
@@ -66,14 +143,18 @@ for (const variant of ['legacy', 'nft'] as const) {
       expect(out).toContain(`:SY-SVC-${servicePortHash(web.id)} `);
       expect(out).toContain(`:SY-FW-${servicePortHash(shop.id)} `);
       expect(out).toContain(`:SY-SVX-${servicePortHash(shop.id)} `);
-      expect(out).toContain(`-A ${endpointChainName(web.id, '10.244.2.4', 8080)} -p tcp -m tcp -j DNAT --to-destination 10.244.2.4:8080`);
+      expect(out).toContain(
+        `-A ${endpointChainName(web.id, '10.244.2.4', 8080)} -p tcp -m tcp -j DNAT --to-destination 10.244.2.4:8080`,
+      );
       expect(out).toMatch(/-A SY-SERVICES -d 10\.96\.0\.99\/32 -p tcp -m tcp --dport 80 .*-j REJECT/);
       expect(out).toMatch(/-A SY-SERVICES -d 10\.96\.0\.98\/32 .*-j DROP/);
       expect(out).toMatch(/-A SY-EXTERNAL-SERVICES .*--dst-type LOCAL .*--dport 30099 .*-j REJECT/);
       expect(out).toMatch(/-A SY-FIREWALL -d 192\.168\.77\.60\/32 -p tcp -m tcp --dport 443 .*-j DROP/);
       expect(out).toMatch(/-m recent --rcheck --seconds 600 --reap --name SY-SEP-/);
       expect(out).toContain('-A PREROUTING -m comment --comment "switchyard service portals" -j SY-SERVICES');
-      expect(out).toContain('-A POSTROUTING -m comment --comment "switchyard postrouting rules" -j SY-POSTROUTING');
+      expect(out).toContain(
+        '-A POSTROUTING -m comment --comment "switchyard postrouting rules" -j SY-POSTROUTING',
+      );
       expect(out).toContain('-A PREROUTING -s 198.51.100.7/32 -j ACCEPT');
       expect(out).not.toContain('SY-SEP-LEFTOVER00000000');
       const out6 = save(6);
@@ -93,8 +174,14 @@ for (const variant of ['legacy', 'nft'] as const) {
       const jumpLines = [...natSave.split('\n'), ...filterSave.split('\n')].filter((l) => builtIn.test(l));
       expect(jumpLines).toHaveLength(JUMPS.length);
       expect(new Set(jumpLines).size).toBe(JUMPS.length);
-      expect(before).toContain('-A PREROUTING -m comment --comment "switchyard service portals" -j SY-SERVICES');
-      const web2 = plan({ name: 'web', clusterIP: '10.96.0.10', endpoints: [ep('10.244.1.2'), ep('10.244.1.3'), ep('10.244.2.14', 8080, false)] });
+      expect(before).toContain(
+        '-A PREROUTING -m comment --comment "switchyard service portals" -j SY-SERVICES',
+      );
+      const web2 = plan({
+        name: 'web',
+        clusterIP: '10.96.0.10',
+        endpoints: [ep('10.244.1.2'), ep('10.244.1.3'), ep('10.244.2.14', 8080, false)],
+      });
       const s2 = snapshot([web2, dns, sctp, shop, itp, web6], { families: ['IPv4', 'IPv6'], generation: 2 });
       const r = await backend.sync(s2, partialDelta([web2.id], [empty.id]));
       expect(r.full).toBe(false);
@@ -114,10 +201,14 @@ for (const variant of ['legacy', 'nft'] as const) {
       // dispatch chain jumps to a chain that no longer exists, so iptables-restore fails.
       const svcChain = `SY-SVC-${servicePortHash(sctp.id)}`;
       const sep = endpointChainName(sctp.id, '10.244.1.6', 3868);
-      for (const c of ['SY-SERVICES', svcChain, sep]) inNs(`iptables-${variant}`, '-w', '5', '-t', 'nat', '-F', c);
+      for (const c of ['SY-SERVICES', svcChain, sep])
+        inNs(`iptables-${variant}`, '-w', '5', '-t', 'nat', '-F', c);
       for (const c of [svcChain, sep]) inNs(`iptables-${variant}`, '-w', '5', '-t', 'nat', '-X', c);
       const web2 = plan({ name: 'web', clusterIP: '10.96.0.10', endpoints: [ep('10.244.1.2')] });
-      const s2 = snapshot([web2, dns, sctp, shop, empty, itp, web6], { families: ['IPv4', 'IPv6'], generation: 2 });
+      const s2 = snapshot([web2, dns, sctp, shop, empty, itp, web6], {
+        families: ['IPv4', 'IPv6'],
+        generation: 2,
+      });
       const r = await backend.sync(s2, partialDelta([web2.id]));
       expect(r.stats!.fallbacks).toBeGreaterThanOrEqual(1);
       expect(r.full).toBe(true);

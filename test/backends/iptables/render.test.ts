@@ -2,8 +2,15 @@
  * Test IP plan: pods 10.244.0.0/16, ClusterIPs 10.96.0.0/16, node 192.168.77.2,
  * external client 192.168.77.1, LB source range 203.0.113.0/25.
  */
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { CHAINS, MAX_CHAIN_NAME, base32, endpointChainName, servicePortHash } from '../../../backends/iptables/names.js';
+import {
+  CHAINS,
+  MAX_CHAIN_NAME,
+  base32,
+  endpointChainName,
+  servicePortHash,
+} from '../../../backends/iptables/names.js';
 import {
   markHex,
   parseSaveChains,
@@ -49,6 +56,11 @@ describe('names', () => {
     expect(enc('f', 2)).toBe('MY');
   });
 
+  it('hashes like kube-proxy: base32 of the SHA-256, 16 characters', () => {
+    const id = 'default/web:http/TCP/IPv4';
+    expect(servicePortHash(id)).toBe(base32(createHash('sha256').update(id).digest(), 16));
+  });
+
   it('keeps every chain within 28 characters and distinct per service port and endpoint', () => {
     const a = 'a-very-long-namespace-name-indeed/a-very-long-service-name-too:https-port/TCP/IPv6';
     const names = [
@@ -67,7 +79,12 @@ describe('names', () => {
 });
 
 describe('renderFamily: ClusterIP', () => {
-  const web = plan({ name: 'web', clusterIP: '10.96.0.10', port: 80, endpoints: [ep('10.244.1.2'), ep('10.244.1.3'), ep('10.244.2.4', 8080, false)] });
+  const web = plan({
+    name: 'web',
+    clusterIP: '10.96.0.10',
+    port: 80,
+    endpoints: [ep('10.244.1.2'), ep('10.244.1.3'), ep('10.244.2.4', 8080, false)],
+  });
   const snap = snapshot([web]);
   const r = renderFamily(snap, 'IPv4', fullDelta(snap), undefined, OPTS);
 
@@ -116,8 +133,13 @@ describe('renderFamily: ClusterIP', () => {
   it('jumps to SY-NODEPORTS last, for local destinations', () => {
     const s = chainRules(r.text, 'nat', CHAINS.services);
     expect(s[s.length - 1]).toMatch(/^-A SY-SERVICES -m addrtype --dst-type LOCAL .*-j SY-NODEPORTS$/);
-    const noLocalhost = renderFamily(snap, 'IPv4', fullDelta(snap), undefined, { ...OPTS, localhostNodePorts: false });
-    expect(chainRules(noLocalhost.text, 'nat', CHAINS.services).at(-1)).toContain('! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL');
+    const noLocalhost = renderFamily(snap, 'IPv4', fullDelta(snap), undefined, {
+      ...OPTS,
+      localhostNodePorts: false,
+    });
+    expect(chainRules(noLocalhost.text, 'nat', CHAINS.services).at(-1)).toContain(
+      '! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL',
+    );
   });
 
   it('is well-formed restore input: tables, declarations before rules, COMMIT', () => {
@@ -136,11 +158,29 @@ describe('renderFamily: ClusterIP', () => {
   });
 
   it('masquerades everything with masqueradeAll, nothing when no cluster CIDR, via SY-MASQ-NONPOD with several', () => {
-    const all = renderFamily(snapshot([web], { masqueradeAll: true }), 'IPv4', fullDelta(snap), undefined, OPTS);
+    const all = renderFamily(
+      snapshot([web], { masqueradeAll: true }),
+      'IPv4',
+      fullDelta(snap),
+      undefined,
+      OPTS,
+    );
     expect(chainRules(all.text, 'nat', svcChain(web.id))[0]).toBe(`-A ${svcChain(web.id)} -j SY-MARK-MASQ`);
-    const none = renderFamily(snapshot([web], { clusterCIDRsV4: [] }), 'IPv4', fullDelta(snap), undefined, OPTS);
+    const none = renderFamily(
+      snapshot([web], { clusterCIDRsV4: [] }),
+      'IPv4',
+      fullDelta(snap),
+      undefined,
+      OPTS,
+    );
     expect(chainRules(none.text, 'nat', svcChain(web.id)).some((x) => x.includes('MASQ'))).toBe(false);
-    const two = renderFamily(snapshot([web], { clusterCIDRsV4: ['10.244.0.0/16', '10.250.0.0/16'] }), 'IPv4', fullDelta(snap), undefined, OPTS);
+    const two = renderFamily(
+      snapshot([web], { clusterCIDRsV4: ['10.244.0.0/16', '10.250.0.0/16'] }),
+      'IPv4',
+      fullDelta(snap),
+      undefined,
+      OPTS,
+    );
     expect(chainRules(two.text, 'nat', svcChain(web.id))[0]).toBe(`-A ${svcChain(web.id)} -j SY-MASQ-NONPOD`);
     expect(chainRules(two.text, 'nat', CHAINS.masqNonPod)).toEqual([
       '-A SY-MASQ-NONPOD -s 10.244.0.0/16 -j RETURN',
@@ -152,7 +192,15 @@ describe('renderFamily: ClusterIP', () => {
 
 describe('renderFamily: verdicts and service types', () => {
   it('REJECTs a Service without endpoints (ClusterIP and every external destination) and writes no nat chain', () => {
-    const p = plan({ name: 'empty', protocol: 'UDP', clusterIP: '10.96.0.20', port: 53, nodePort: 30053, externalIPs: ['192.168.77.50'], loadBalancerIPs: ['192.168.77.60'] });
+    const p = plan({
+      name: 'empty',
+      protocol: 'UDP',
+      clusterIP: '10.96.0.20',
+      port: 53,
+      nodePort: 30053,
+      externalIPs: ['192.168.77.50'],
+      loadBalancerIPs: ['192.168.77.60'],
+    });
     const s = snapshot([p]);
     const r = renderFamily(s, 'IPv4', fullDelta(s), undefined, OPTS);
     expect(r.applied.services.get(p.id)!.chains).toEqual([]);
@@ -169,13 +217,25 @@ describe('renderFamily: verdicts and service types', () => {
   });
 
   it('NodePort, externalIP and LB IP with Cluster policy go to SY-EXT-, which marks for masquerade', () => {
-    const p = plan({ name: 'shop', clusterIP: '10.96.0.30', port: 443, nodePort: 30443, externalIPs: ['192.168.77.50'], loadBalancerIPs: ['192.168.77.60'], endpoints: [ep('10.244.1.5', 8443)] });
+    const p = plan({
+      name: 'shop',
+      clusterIP: '10.96.0.30',
+      port: 443,
+      nodePort: 30443,
+      externalIPs: ['192.168.77.50'],
+      loadBalancerIPs: ['192.168.77.60'],
+      endpoints: [ep('10.244.1.5', 8443)],
+    });
     const s = snapshot([p]);
     const r = renderFamily(s, 'IPv4', fullDelta(s), undefined, OPTS);
     const ext = extChain(p.id);
     const svc = chainRules(r.text, 'nat', CHAINS.services);
-    expect(svc).toContain(`-A SY-SERVICES -d 192.168.77.50/32 -p tcp -m tcp --dport 443 -m comment --comment "default/shop:/TCP/IPv4 external IP" -j ${ext}`);
-    expect(svc).toContain(`-A SY-SERVICES -d 192.168.77.60/32 -p tcp -m tcp --dport 443 -m comment --comment "default/shop:/TCP/IPv4 loadbalancer IP" -j ${ext}`);
+    expect(svc).toContain(
+      `-A SY-SERVICES -d 192.168.77.50/32 -p tcp -m tcp --dport 443 -m comment --comment "default/shop:/TCP/IPv4 external IP" -j ${ext}`,
+    );
+    expect(svc).toContain(
+      `-A SY-SERVICES -d 192.168.77.60/32 -p tcp -m tcp --dport 443 -m comment --comment "default/shop:/TCP/IPv4 loadbalancer IP" -j ${ext}`,
+    );
     expect(chainRules(r.text, 'nat', CHAINS.nodePorts)).toEqual([
       `-A SY-NODEPORTS -p tcp -m tcp --dport 30443 -m comment --comment "default/shop:/TCP/IPv4" -j ${ext}`,
     ]);
@@ -191,11 +251,19 @@ describe('renderFamily: verdicts and service types', () => {
     expect(chainRules(r.text, 'nat', CHAINS.services).at(-1)).toBe(
       '-A SY-SERVICES -d 192.168.77.2/32 -m addrtype --dst-type LOCAL -m comment --comment "switchyard service nodeports; NOTE: this must be the last rule in this chain" -j SY-NODEPORTS',
     );
-    expect(chainRules(r.text, 'filter', CHAINS.externalServices)[0]).toContain('-d 192.168.77.2/32 -m addrtype --dst-type LOCAL -p tcp -m tcp --dport 30001');
+    expect(chainRules(r.text, 'filter', CHAINS.externalServices)[0]).toContain(
+      '-d 192.168.77.2/32 -m addrtype --dst-type LOCAL -p tcp -m tcp --dport 30001',
+    );
   });
 
   it('externalTrafficPolicy Local: pods and the node short-circuit to every endpoint, outside traffic to local ones only', () => {
-    const p = plan({ name: 'local', clusterIP: '10.96.0.40', nodePort: 30040, externalPolicyLocal: true, endpoints: [ep('10.244.1.7'), ep('10.244.2.8', 8080, false)] });
+    const p = plan({
+      name: 'local',
+      clusterIP: '10.96.0.40',
+      nodePort: 30040,
+      externalPolicyLocal: true,
+      endpoints: [ep('10.244.1.7'), ep('10.244.2.8', 8080, false)],
+    });
     const s = snapshot([p]);
     const r = renderFamily(s, 'IPv4', fullDelta(s), undefined, OPTS);
     const ext = extChain(p.id);
@@ -210,12 +278,21 @@ describe('renderFamily: verdicts and service types', () => {
   });
 
   it('externalTrafficPolicy Local without local endpoints: short-circuit kept, outside traffic DROPped in filter', () => {
-    const p = plan({ name: 'remote-only', clusterIP: '10.96.0.41', nodePort: 30041, externalIPs: ['192.168.77.51'], externalPolicyLocal: true, endpoints: [ep('10.244.2.8', 8080, false)] });
+    const p = plan({
+      name: 'remote-only',
+      clusterIP: '10.96.0.41',
+      nodePort: 30041,
+      externalIPs: ['192.168.77.51'],
+      externalPolicyLocal: true,
+      endpoints: [ep('10.244.2.8', 8080, false)],
+    });
     expect(p.external).toBe('drop');
     const s = snapshot([p]);
     const r = renderFamily(s, 'IPv4', fullDelta(s), undefined, OPTS);
     const ext = extChain(p.id);
-    expect(chainRules(r.text, 'nat', ext).every((x) => x.includes(svxChain(p.id)) || x.includes('SY-MARK-MASQ'))).toBe(true);
+    expect(
+      chainRules(r.text, 'nat', ext).every((x) => x.includes(svxChain(p.id)) || x.includes('SY-MARK-MASQ')),
+    ).toBe(true);
     const f = chainRules(r.text, 'filter', CHAINS.externalServices);
     expect(f).toEqual([
       '-A SY-EXTERNAL-SERVICES -d 192.168.77.51/32 -p tcp -m tcp --dport 80 -m comment --comment "default/remote-only:/TCP/IPv4 has no local endpoints" -j DROP',
@@ -224,12 +301,24 @@ describe('renderFamily: verdicts and service types', () => {
   });
 
   it('internalTrafficPolicy Local: ClusterIP to local endpoints only, DROP without any', () => {
-    const p = plan({ name: 'itp', clusterIP: '10.96.0.42', internalPolicyLocal: true, endpoints: [ep('10.244.1.9'), ep('10.244.2.9', 8080, false)] });
+    const p = plan({
+      name: 'itp',
+      clusterIP: '10.96.0.42',
+      internalPolicyLocal: true,
+      endpoints: [ep('10.244.1.9'), ep('10.244.2.9', 8080, false)],
+    });
     const s = snapshot([p]);
     const r = renderFamily(s, 'IPv4', fullDelta(s), undefined, OPTS);
     const rules = chainRules(r.text, 'nat', svcChain(p.id));
-    expect(rules.filter((x) => x.includes('SY-SEP-'))).toEqual([`-A ${svcChain(p.id)} -j ${endpointChainName(p.id, '10.244.1.9', 8080)}`]);
-    const none = plan({ name: 'itp', clusterIP: '10.96.0.42', internalPolicyLocal: true, endpoints: [ep('10.244.2.9', 8080, false)] });
+    expect(rules.filter((x) => x.includes('SY-SEP-'))).toEqual([
+      `-A ${svcChain(p.id)} -j ${endpointChainName(p.id, '10.244.1.9', 8080)}`,
+    ]);
+    const none = plan({
+      name: 'itp',
+      clusterIP: '10.96.0.42',
+      internalPolicyLocal: true,
+      endpoints: [ep('10.244.2.9', 8080, false)],
+    });
     const s2 = snapshot([none]);
     const r2 = renderFamily(s2, 'IPv4', fullDelta(s2), undefined, OPTS);
     expect(chainRules(r2.text, 'filter', CHAINS.services)[0]).toBe(
@@ -238,7 +327,13 @@ describe('renderFamily: verdicts and service types', () => {
   });
 
   it('loadBalancerSourceRanges: LB IP → SY-FW-, allowed ranges → SY-EXT-, the rest dropped by SY-FIREWALL', () => {
-    const p = plan({ name: 'lb', clusterIP: '10.96.0.50', loadBalancerIPs: ['192.168.77.70'], loadBalancerSourceRanges: ['203.0.113.0/25'], endpoints: [ep('10.244.1.10')] });
+    const p = plan({
+      name: 'lb',
+      clusterIP: '10.96.0.50',
+      loadBalancerIPs: ['192.168.77.70'],
+      loadBalancerSourceRanges: ['203.0.113.0/25'],
+      endpoints: [ep('10.244.1.10')],
+    });
     const s = snapshot([p]);
     const r = renderFamily(s, 'IPv4', fullDelta(s), undefined, OPTS);
     expect(chainRules(r.text, 'nat', CHAINS.services)).toContain(
@@ -253,7 +348,13 @@ describe('renderFamily: verdicts and service types', () => {
   });
 
   it('ClientIP affinity: recent --rcheck per endpoint before the random choice, recent --set in SEP', () => {
-    const p = plan({ name: 'sticky', protocol: 'SCTP', clusterIP: '10.96.0.60', affinitySeconds: 600, endpoints: [ep('10.244.1.11'), ep('10.244.1.12')] });
+    const p = plan({
+      name: 'sticky',
+      protocol: 'SCTP',
+      clusterIP: '10.96.0.60',
+      affinitySeconds: 600,
+      endpoints: [ep('10.244.1.11'), ep('10.244.1.12')],
+    });
     const s = snapshot([p]);
     const r = renderFamily(s, 'IPv4', fullDelta(s), undefined, OPTS);
     const sep1 = endpointChainName(p.id, '10.244.1.11', 8080);
@@ -265,28 +366,46 @@ describe('renderFamily: verdicts and service types', () => {
       `-A ${svc} -m statistic --mode random --probability 0.5000000000 -j ${sep1}`,
       `-A ${svc} -j ${sep2}`,
     ]);
-    expect(chainRules(r.text, 'nat', sep1)[1]).toBe(`-A ${sep1} -p sctp -m sctp -m recent --name ${sep1} --set -j DNAT --to-destination 10.244.1.11:8080`);
+    expect(chainRules(r.text, 'nat', sep1)[1]).toBe(
+      `-A ${sep1} -p sctp -m sctp -m recent --name ${sep1} --set -j DNAT --to-destination 10.244.1.11:8080`,
+    );
   });
 
   it('IPv6: renders only that family with /128 and bracketed DNAT targets', () => {
-    const v6 = plan({ name: 'web6', family: 'IPv6', clusterIP: 'fd00:10:96::10', endpoints: [ep('fd00:10:244:1::2')] });
+    const v6 = plan({
+      name: 'web6',
+      family: 'IPv6',
+      clusterIP: 'fd00:10:96::10',
+      endpoints: [ep('fd00:10:244:1::2')],
+    });
     const v4 = plan({ name: 'web', clusterIP: '10.96.0.10', endpoints: [ep('10.244.1.2')] });
     const s = snapshot([v4, v6], { families: ['IPv4', 'IPv6'] });
     const r = renderFamily(s, 'IPv6', fullDelta(s), undefined, OPTS);
     expect(r.text).not.toContain('10.96.0.10');
-    expect(chainRules(r.text, 'nat', CHAINS.services)[0]).toContain('-d fd00:10:96::10/128 -p tcp -m tcp --dport 80');
+    expect(chainRules(r.text, 'nat', CHAINS.services)[0]).toContain(
+      '-d fd00:10:96::10/128 -p tcp -m tcp --dport 80',
+    );
     const sep = endpointChainName(v6.id, 'fd00:10:244:1::2', 8080);
     expect(chainRules(r.text, 'nat', sep)).toEqual([
       `-A ${sep} -s fd00:10:244:1::2/128 -j SY-MARK-MASQ`,
       `-A ${sep} -p tcp -m tcp -j DNAT --to-destination [fd00:10:244:1::2]:8080`,
     ]);
-    expect(chainRules(r.text, 'nat', svcChain(v6.id))[0]).toBe(`-A ${svcChain(v6.id)} ! -s fd00:10:244::/48 -j SY-MARK-MASQ`);
-    expect(chainRules(r.text, 'nat', CHAINS.services).at(-1)).toContain('! -d ::1/128 -m addrtype --dst-type LOCAL');
+    expect(chainRules(r.text, 'nat', svcChain(v6.id))[0]).toBe(
+      `-A ${svcChain(v6.id)} ! -s fd00:10:244::/48 -j SY-MARK-MASQ`,
+    );
+    expect(chainRules(r.text, 'nat', CHAINS.services).at(-1)).toContain(
+      '! -d ::1/128 -m addrtype --dst-type LOCAL',
+    );
   });
 
   it('accepts health check node ports in filter SY-NODEPORTS', () => {
     const p = plan({ name: 'hc', clusterIP: '10.96.0.70', endpoints: [ep('10.244.1.2')] });
-    const s = { ...snapshot([p]), healthChecks: [{ serviceKey: 'default/hc', namespace: 'default', name: 'hc', port: 32000, localEndpoints: 1 }] };
+    const s = {
+      ...snapshot([p]),
+      healthChecks: [
+        { serviceKey: 'default/hc', namespace: 'default', name: 'hc', port: 32000, localEndpoints: 1 },
+      ],
+    };
     const r = renderFamily(s, 'IPv4', fullDelta(s), undefined, OPTS);
     expect(chainRules(r.text, 'filter', CHAINS.nodePorts)).toEqual([
       '-A SY-NODEPORTS -p tcp -m tcp --dport 32000 -m comment --comment "default/hc health check node port" -j ACCEPT',
@@ -327,7 +446,10 @@ describe('renderFamily: partial syncs and stale chains', () => {
   it('deletes every chain of a removed Service port, and its dispatch rules', () => {
     const s2 = snapshot([a, c]);
     const r = renderFamily(s2, 'IPv4', partialDelta([], [b.id]), first.applied, OPTS);
-    const deleted = table(r.text, 'nat').filter((l) => l.startsWith('-X ')).map((l) => l.slice(3)).sort();
+    const deleted = table(r.text, 'nat')
+      .filter((l) => l.startsWith('-X '))
+      .map((l) => l.slice(3))
+      .sort();
     expect(deleted).toEqual([...first.applied.services.get(b.id)!.chains].sort());
     expect(deleted).toContain(extChain(b.id));
     expect(r.text).not.toContain('10.96.1.2/32');
@@ -339,10 +461,14 @@ describe('renderFamily: partial syncs and stale chains', () => {
     const c2 = plan({ name: 'c', clusterIP: '10.96.1.3' });
     const s2 = snapshot([a, b, c2]);
     const r = renderFamily(s2, 'IPv4', partialDelta([c.id]), first.applied, OPTS);
-    expect(table(r.text, 'nat').filter((l) => l.startsWith('-X ')).sort()).toEqual(
-      [`-X ${svcChain(c.id)}`, `-X ${endpointChainName(c.id, '10.244.1.4', 8080)}`].sort(),
+    expect(
+      table(r.text, 'nat')
+        .filter((l) => l.startsWith('-X '))
+        .sort(),
+    ).toEqual([`-X ${svcChain(c.id)}`, `-X ${endpointChainName(c.id, '10.244.1.4', 8080)}`].sort());
+    expect(chainRules(r.text, 'filter', CHAINS.services)[0]).toContain(
+      '-d 10.96.1.3/32 -p tcp -m tcp --dport 80',
     );
-    expect(chainRules(r.text, 'filter', CHAINS.services)[0]).toContain('-d 10.96.1.3/32 -p tcp -m tcp --dport 80');
     expect(chainRules(r.text, 'filter', CHAINS.services)[0]).toContain('-j REJECT');
   });
 
@@ -360,15 +486,23 @@ describe('renderFamily: partial syncs and stale chains', () => {
   it('a full render after a previous apply deletes chains only the previous state had', () => {
     const s2 = snapshot([a]);
     const r = renderFamily(s2, 'IPv4', fullDelta(s2), first.applied, OPTS);
-    const deleted = new Set(table(r.text, 'nat').filter((l) => l.startsWith('-X ')).map((l) => l.slice(3)));
-    for (const ch of [...first.applied.services.get(b.id)!.chains, ...first.applied.services.get(c.id)!.chains]) {
+    const deleted = new Set(
+      table(r.text, 'nat')
+        .filter((l) => l.startsWith('-X '))
+        .map((l) => l.slice(3)),
+    );
+    for (const ch of [
+      ...first.applied.services.get(b.id)!.chains,
+      ...first.applied.services.get(c.id)!.chains,
+    ]) {
       expect(deleted.has(ch)).toBe(true);
     }
     expect(deleted.has(svcChain(a.id))).toBe(false);
   });
 
   it('parses chain declarations of iptables-save output per table', () => {
-    const save = '# x\n*nat\n:PREROUTING ACCEPT [0:0]\n:SY-SERVICES - [0:0]\n-A PREROUTING -j SY-SERVICES\nCOMMIT\n*filter\n:SY-FORWARD - [0:0]\nCOMMIT\n';
+    const save =
+      '# x\n*nat\n:PREROUTING ACCEPT [0:0]\n:SY-SERVICES - [0:0]\n-A PREROUTING -j SY-SERVICES\nCOMMIT\n*filter\n:SY-FORWARD - [0:0]\nCOMMIT\n';
     const t = parseSaveChains(save);
     expect([...t.get('nat')!]).toEqual(['PREROUTING', 'SY-SERVICES']);
     expect([...t.get('filter')!]).toEqual(['SY-FORWARD']);

@@ -3,21 +3,45 @@
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { FakeExecutor, SpawnExecutor, type RecordedCall } from '../../../backends/exec/executor.js';
-import { ipvsRegistration, needsConnReuseModeZero, renderIptablesCleanup, renderIptablesSync } from '../../../backends/ipvs/index.js';
+import {
+  ipvsRegistration,
+  needsConnReuseModeZero,
+  renderIptablesCleanup,
+  renderIptablesSync,
+} from '../../../backends/ipvs/index.js';
 import { silentLogger } from '../../../core/log.js';
 import type { ProxyConfig } from '../../../core/model/proxy-config.js';
 import type { BackendContext } from '../../../plugins/sdk/index.js';
-import { endpoint, fullDelta, partialDelta, servicePort, snapshotOf, withPorts } from '../../support/snapshot-gen.js';
+import {
+  endpoint,
+  fullDelta,
+  partialDelta,
+  servicePort,
+  snapshotOf,
+  withPorts,
+} from '../../support/snapshot-gen.js';
 
 function config(scheduler = 'rr'): ProxyConfig {
   return {
     masqueradeBit: 14,
-    ipvs: { scheduler, strictARP: false, tcpTimeoutMs: 0, tcpFinTimeoutMs: 0, udpTimeoutMs: 0, excludeCIDRs: [] },
+    ipvs: {
+      scheduler,
+      strictARP: false,
+      tcpTimeoutMs: 0,
+      tcpFinTimeoutMs: 0,
+      udpTimeoutMs: 0,
+      excludeCIDRs: [],
+    },
   } as unknown as ProxyConfig;
 }
 
 function ctx(executor: FakeExecutor | SpawnExecutor, scheduler = 'rr'): BackendContext {
-  return { config: config(scheduler), logger: silentLogger(), executor, metrics: { gauge: () => undefined, counter: () => undefined } };
+  return {
+    config: config(scheduler),
+    logger: silentLogger(),
+    executor,
+    metrics: { gauge: () => undefined, counter: () => undefined },
+  };
 }
 
 const ADDR = [
@@ -30,7 +54,8 @@ const ADDR = [
 function freshNode(): FakeExecutor {
   return new FakeExecutor().on((c) => {
     if (c.command === 'ip' && c.args.join(' ') === '-o addr show') return { stdout: ADDR };
-    if (c.command === 'ip' && c.args[1] === 'link' && c.args[2] === 'show') return { code: 1, stderr: 'Device "swy-ipvs0" does not exist.' };
+    if (c.command === 'ip' && c.args[1] === 'link' && c.args[2] === 'show')
+      return { code: 1, stderr: 'Device "swy-ipvs0" does not exist.' };
     if (c.command === 'uname') return { stdout: '6.1.0-56-amd64\n' };
     return undefined;
   });
@@ -51,12 +76,16 @@ describe('ipvs backend through the FakeExecutor', () => {
   it('first sync: sysctls, interface, then ipset → addresses → ipvsadm → iptables, in that order', async () => {
     const x = freshNode();
     const b = ipvsRegistration.create(ctx(x));
-    const s = snapshotOf([web], { nodePortAddresses: { IPv4: { kind: 'cidrs', cidrs: ['192.168.77.0/24'] }, IPv6: { kind: 'all' } } });
+    const s = snapshotOf([web], {
+      nodePortAddresses: { IPv4: { kind: 'cidrs', cidrs: ['192.168.77.0/24'] }, IPv6: { kind: 'all' } },
+    });
     const r = await b.sync(s, fullDelta(s));
     expect(r.full).toBe(true);
     const order = x.calls.map(cmd);
     const sysctl = order.find((c) => c.startsWith('sysctl'));
-    expect(sysctl).toBe('sysctl -q -w net.ipv4.vs.conntrack=1 net.ipv4.vs.expire_nodest_conn=1 net.ipv4.vs.expire_quiescent_template=1 net.ipv4.ip_forward=1');
+    expect(sysctl).toBe(
+      'sysctl -q -w net.ipv4.vs.conntrack=1 net.ipv4.vs.expire_nodest_conn=1 net.ipv4.vs.expire_quiescent_template=1 net.ipv4.ip_forward=1',
+    );
     const idx = (p: string): number => order.findIndex((c) => c.startsWith(p));
     expect(idx('ip link add swy-ipvs0 type dummy')).toBeGreaterThan(-1);
     expect(idx('ipset restore -exist')).toBeLessThan(idx('ip -batch -'));
@@ -67,7 +96,9 @@ describe('ipvs backend through the FakeExecutor', () => {
     expect(ipvs).not.toContain('fe80'); // link-local addresses never get NodePorts
     const ipt = x.callsTo('iptables-restore')[0]!;
     expect(ipt.args).toEqual(['-w', '5', '--noflush']);
-    expect(ipt.stdin).toContain('-I PREROUTING 1 -m comment --comment "switchyard ipvs service portals" -j SYV-SERVICES');
+    expect(ipt.stdin).toContain(
+      '-I PREROUTING 1 -m comment --comment "switchyard ipvs service portals" -j SYV-SERVICES',
+    );
     expect(x.callsTo('ip6tables-restore')).toHaveLength(0); // IPv4-only snapshot
   });
 
@@ -117,7 +148,10 @@ describe('ipvs backend through the FakeExecutor', () => {
     x.calls.length = 0;
     const r2 = await b.sync(s1, partialDelta([]));
     expect(r2.stats?.realServersRemovedAfterDrain).toBe(2);
-    const removal = x.calls.filter((c) => c.args[0] === '--restore').map((c) => c.stdin).join('');
+    const removal = x.calls
+      .filter((c) => c.args[0] === '--restore')
+      .map((c) => c.stdin)
+      .join('');
     expect(removal).toContain('-d -t 10.96.0.10:80 -r 10.244.2.10:8080');
     expect(removal).toContain('-d -t 192.168.77.2:30080 -r 10.244.2.10:8080');
     x.calls.length = 0;
@@ -126,7 +160,11 @@ describe('ipvs backend through the FakeExecutor', () => {
   });
 
   it('ipvsadm --restore errors (it exits 0 and prints them) fail the sync and force the next one to be full', async () => {
-    const x = freshNode().on((c) => (c.command === 'ipvsadm' && c.args[0] === '--restore' ? { stderr: 'Service already exists\n' } : undefined));
+    const x = freshNode().on((c) =>
+      c.command === 'ipvsadm' && c.args[0] === '--restore'
+        ? { stderr: 'Service already exists\n' }
+        : undefined,
+    );
     const b = ipvsRegistration.create(ctx(x));
     const s = snapshotOf([web]);
     await expect(b.sync(s, fullDelta(s))).rejects.toThrow(/Service already exists/);
@@ -143,28 +181,47 @@ describe('ipvs backend through the FakeExecutor', () => {
 
   it('probe: a kernel without IPVS is reported as such (FakeExecutor)', async () => {
     const x = new FakeExecutor().on((c) =>
-      c.command === 'cat' ? { code: 1, stderr: 'cat: /proc/net/ip_vs: No such file or directory' } : c.command === 'modprobe' ? { code: 1, stderr: "modprobe: FATAL: Module ip_vs not found" } : undefined,
+      c.command === 'cat'
+        ? { code: 1, stderr: 'cat: /proc/net/ip_vs: No such file or directory' }
+        : c.command === 'modprobe'
+          ? { code: 1, stderr: 'modprobe: FATAL: Module ip_vs not found' }
+          : undefined,
     );
     const support = await ipvsRegistration.create(ctx(x)).probe();
     expect(support.supported).toBe(false);
     expect(support.reason).toMatch(/^the kernel has no IPVS: \/proc\/net\/ip_vs is missing/);
   });
 
-  it.runIf(!existsSync('/proc/net/ip_vs'))('probe on THIS host (no IPVS in its kernel) says unsupported, why, and changes nothing', async () => {
-    const support = await ipvsRegistration.create(ctx(new SpawnExecutor())).probe();
-    expect(support.supported).toBe(false);
-    expect(support.reason).toMatch(/the kernel has no IPVS/);
-  });
+  it.runIf(!existsSync('/proc/net/ip_vs'))(
+    'probe on THIS host (no IPVS in its kernel) says unsupported, why, and changes nothing',
+    async () => {
+      const support = await ipvsRegistration.create(ctx(new SpawnExecutor())).probe();
+      expect(support.supported).toBe(false);
+      expect(support.reason).toMatch(/the kernel has no IPVS/);
+    },
+  );
 
   it('cleanup removes only our virtual servers, our chains and sets, and the interface', async () => {
     const x = new FakeExecutor().on((c) => {
       const line = cmd(c);
-      if (line === 'ipvsadm -Sn') return { stdout: '-A -t 10.96.0.10:80 -s rr\n-A -t 192.168.77.2:30080 -s rr\n-A -t 192.168.77.2:22 -s rr\n' };
+      if (line === 'ipvsadm -Sn')
+        return {
+          stdout: '-A -t 10.96.0.10:80 -s rr\n-A -t 192.168.77.2:30080 -s rr\n-A -t 192.168.77.2:22 -s rr\n',
+        };
       if (line === 'ipset save')
-        return { stdout: 'create SYV-NODE-PORT hash:ip,port family inet\nadd SYV-NODE-PORT 192.168.77.2,tcp:30080\ncreate KUBE-X hash:ip family inet\n' };
-      if (line === 'ip -o addr show') return { stdout: `${ADDR}\n3: swy-ipvs0    inet 10.96.0.10/32 scope global swy-ipvs0\\       valid_lft forever` };
+        return {
+          stdout:
+            'create SYV-NODE-PORT hash:ip,port family inet\nadd SYV-NODE-PORT 192.168.77.2,tcp:30080\ncreate KUBE-X hash:ip family inet\n',
+        };
+      if (line === 'ip -o addr show')
+        return {
+          stdout: `${ADDR}\n3: swy-ipvs0    inet 10.96.0.10/32 scope global swy-ipvs0\\       valid_lft forever`,
+        };
       if (line === 'iptables-save')
-        return { stdout: '*nat\n:PREROUTING ACCEPT [0:0]\n:SYV-SERVICES - [0:0]\n-A PREROUTING -m comment --comment "switchyard ipvs service portals" -j SYV-SERVICES\n-A PREROUTING -j KUBE-SERVICES\nCOMMIT\n' };
+        return {
+          stdout:
+            '*nat\n:PREROUTING ACCEPT [0:0]\n:SYV-SERVICES - [0:0]\n-A PREROUTING -m comment --comment "switchyard ipvs service portals" -j SYV-SERVICES\n-A PREROUTING -j KUBE-SERVICES\nCOMMIT\n',
+        };
       return undefined;
     });
     await ipvsRegistration.create(ctx(x)).cleanup();
@@ -180,7 +237,8 @@ describe('ipvs backend through the FakeExecutor', () => {
   });
 
   it('jumps already in place are not inserted again; conn_reuse_mode only before 5.9', () => {
-    const save = '*nat\n-A PREROUTING -m comment --comment "switchyard ipvs service portals" -j SYV-SERVICES\nCOMMIT\n';
+    const save =
+      '*nat\n-A PREROUTING -m comment --comment "switchyard ipvs service portals" -j SYV-SERVICES\nCOMMIT\n';
     const t = renderIptablesSync('IPv4', { masqueradeBit: 14, masqueradeAll: false, clusterCIDRs: [] }, save);
     expect(t).not.toContain('-I PREROUTING');
     expect(t).toContain('-I OUTPUT 1 -m comment --comment "switchyard ipvs service portals" -j SYV-SERVICES');

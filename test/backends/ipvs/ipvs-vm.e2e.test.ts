@@ -29,9 +29,12 @@ function commandExists(cmd: string): boolean {
 
 function vmUnavailableReason(): string | undefined {
   if (process.env.SWITCHYARD_VM === '0') return 'disabled by SWITCHYARD_VM=0';
-  if (process.platform !== 'linux' || process.arch !== 'x64') return 'needs Linux on x86-64 (QEMU guest with a Debian amd64 kernel)';
-  if (typeof process.getuid === 'function' && process.getuid() !== 0) return 'not root (the VM harness exports / over 9p and installs qemu with apt)';
-  if (!commandExists('qemu-system-x86_64') && !commandExists('apt-get')) return 'qemu-system-x86_64 is missing and apt-get cannot install it';
+  if (process.platform !== 'linux' || process.arch !== 'x64')
+    return 'needs Linux on x86-64 (QEMU guest with a Debian amd64 kernel)';
+  if (typeof process.getuid === 'function' && process.getuid() !== 0)
+    return 'not root (the VM harness exports / over 9p and installs qemu with apt)';
+  if (!commandExists('qemu-system-x86_64') && !commandExists('apt-get'))
+    return 'qemu-system-x86_64 is missing and apt-get cannot install it';
   return undefined;
 }
 
@@ -41,9 +44,18 @@ interface RunOutput {
 }
 
 /** Run a command, keep the last 60 lines of its output; never throws. */
-function run(cmd: string, args: readonly string[], env: Record<string, string>, timeoutMs: number): Promise<RunOutput> {
+function run(
+  cmd: string,
+  args: readonly string[],
+  env: Record<string, string>,
+  timeoutMs: number,
+): Promise<RunOutput> {
   return new Promise((done) => {
-    const child = spawn(cmd, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const lines: string[] = [];
     const keep = (b: Buffer): void => {
       lines.push(...b.toString('utf8').split('\n').filter(Boolean));
@@ -85,13 +97,19 @@ describeE2E('ipvs backend in a QEMU guest (behaviour table, syncs, cleanup)', vm
     const vm = await run(
       'bash',
       [RUN_IN_VM, 'node', GUEST, out],
-      { IPVS_VM_RW_DIRS: out, IPVS_VM_MEM: process.env.IPVS_VM_MEM ?? '1024', IPVS_VM_TIMEOUT: process.env.IPVS_VM_TIMEOUT ?? '900' },
+      {
+        IPVS_VM_RW_DIRS: out,
+        IPVS_VM_MEM: process.env.IPVS_VM_MEM ?? '1024',
+        IPVS_VM_TIMEOUT: process.env.IPVS_VM_TIMEOUT ?? '900',
+      },
       1_000_000,
     );
     const file = join(out, 'ipvs-e2e.json');
     if (existsSync(file)) results = JSON.parse(readFileSync(file, 'utf8')) as GuestResults;
     if (vm.code === 124 || vm.code === 125 || !results) {
-      throw new Error(`the VM run failed (exit ${vm.code}${vm.code === 124 ? ': timeout' : vm.code === 125 ? ': VM failure' : ''}): ${vm.tail}`);
+      throw new Error(
+        `the VM run failed (exit ${vm.code}${vm.code === 124 ? ': timeout' : vm.code === 125 ? ': VM failure' : ''}): ${vm.tail}`,
+      );
     }
   }, 1_800_000);
 
@@ -116,7 +134,11 @@ describeE2E('ipvs backend in a QEMU guest (behaviour table, syncs, cleanup)', vm
   });
 
   for (const c of BEHAVIOUR_CASES) {
-    const reason = exceptionFor('ipvs', c.name) ?? (c.protocol === 'SCTP' ? 'the traffic agent has no SCTP client/server (Node.js has no SCTP sockets)' : undefined);
+    const reason =
+      exceptionFor('ipvs', c.name) ??
+      (c.protocol === 'SCTP'
+        ? 'the traffic agent has no SCTP client/server (Node.js has no SCTP sockets)'
+        : undefined);
     if (reason !== undefined) {
       it.skip(`${c.name} (skipped: ${reason})`, () => undefined);
       continue;

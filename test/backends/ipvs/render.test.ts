@@ -12,9 +12,20 @@ import {
 } from '../../../backends/ipvs/render.js';
 import { kernelStateFrom, parseConnections, parseIpvsSave } from '../../../backends/ipvs/kernel-state.js';
 import type { Snapshot, SnapshotDelta } from '../../../core/model/snapshot.js';
-import { bigSnapshot, endpoint, fullDelta, partialDelta, servicePort, snapshotOf, withPorts } from '../../support/snapshot-gen.js';
+import {
+  bigSnapshot,
+  endpoint,
+  fullDelta,
+  partialDelta,
+  servicePort,
+  snapshotOf,
+  withPorts,
+} from '../../support/snapshot-gen.js';
 
-const OPTS: RenderOptions = { scheduler: 'rr', nodePortIPs: { IPv4: ['192.168.77.2'], IPv6: ['fd00:77::2'] } };
+const OPTS: RenderOptions = {
+  scheduler: 'rr',
+  nodePortIPs: { IPv4: ['192.168.77.2'], IPv6: ['fd00:77::2'] },
+};
 const ep1 = endpoint('10.244.1.10', 8080);
 const ep2 = endpoint('10.244.2.10', 8080);
 const epLocal = endpoint('10.244.1.11', 8080, { isLocal: true });
@@ -33,7 +44,9 @@ function next(s: Snapshot, delta: SnapshotDelta, state: IpvsState): ReturnType<t
 
 describe('ipvs render: full sync', () => {
   it('a ClusterIP Service: address, virtual server with masquerade real servers, set members', () => {
-    const s = snapshotOf([servicePort({ name: 'web', clusterIP: '10.96.0.10', port: 80, clusterEndpoints: [ep1, ep2] })]);
+    const s = snapshotOf([
+      servicePort({ name: 'web', clusterIP: '10.96.0.10', port: 80, clusterEndpoints: [ep1, ep2] }),
+    ]);
     const p = full(s);
     expect(lines(p.ipvs)).toEqual([
       '-A -t 10.96.0.10:80 -s rr',
@@ -53,9 +66,27 @@ describe('ipvs render: full sync', () => {
   it('UDP, SCTP and IPv6 virtual servers use the right ipvsadm service flags', () => {
     const s = snapshotOf(
       [
-        servicePort({ name: 'dns', protocol: 'UDP', clusterIP: '10.96.0.10', port: 53, clusterEndpoints: [endpoint('10.244.1.10', 5353)] }),
-        servicePort({ name: 'sctp', protocol: 'SCTP', clusterIP: '10.96.0.11', port: 7777, clusterEndpoints: [endpoint('10.244.1.10', 7777)] }),
-        servicePort({ name: 'v6', family: 'IPv6', clusterIP: 'fd00:10:96::10', port: 80, clusterEndpoints: [endpoint('fd00:10:244:1::10', 8080)] }),
+        servicePort({
+          name: 'dns',
+          protocol: 'UDP',
+          clusterIP: '10.96.0.10',
+          port: 53,
+          clusterEndpoints: [endpoint('10.244.1.10', 5353)],
+        }),
+        servicePort({
+          name: 'sctp',
+          protocol: 'SCTP',
+          clusterIP: '10.96.0.11',
+          port: 7777,
+          clusterEndpoints: [endpoint('10.244.1.10', 7777)],
+        }),
+        servicePort({
+          name: 'v6',
+          family: 'IPv6',
+          clusterIP: 'fd00:10:96::10',
+          port: 80,
+          clusterEndpoints: [endpoint('fd00:10:244:1::10', 8080)],
+        }),
       ],
       { families: ['IPv4', 'IPv6'] },
     );
@@ -71,7 +102,13 @@ describe('ipvs render: full sync', () => {
   });
 
   it('session affinity is IPVS persistence; the scheduler comes from the options', () => {
-    const s = snapshotOf([servicePort({ clusterIP: '10.96.0.100', sessionAffinity: { timeoutSeconds: 300 }, clusterEndpoints: [ep1] })]);
+    const s = snapshotOf([
+      servicePort({
+        clusterIP: '10.96.0.100',
+        sessionAffinity: { timeoutSeconds: 300 },
+        clusterEndpoints: [ep1],
+      }),
+    ]);
     const p = planSync(s, fullDelta(s), undefined, undefined, { ...OPTS, scheduler: 'sh' });
     expect(lines(p.ipvs)[0]).toBe('-A -t 10.96.0.100:80 -s sh -p 300');
   });
@@ -122,7 +159,9 @@ describe('ipvs render: full sync', () => {
     ]);
     const p = full(s);
     const ipvs = lines(p.ipvs);
-    expect(ipvs.filter((l) => l.startsWith('-a -t 192.168.77.2:30050'))).toEqual(['-a -t 192.168.77.2:30050 -r 10.244.1.11:8080 -m -w 1']);
+    expect(ipvs.filter((l) => l.startsWith('-a -t 192.168.77.2:30050'))).toEqual([
+      '-a -t 192.168.77.2:30050 -r 10.244.1.11:8080 -m -w 1',
+    ]);
     expect(ipvs.filter((l) => l.startsWith('-a -t 10.96.0.50:80'))).toHaveLength(2);
     const adds = lines(p.ipsetAdd);
     expect(adds).toContain('add SYV-NODE-PORT-LOCAL 192.168.77.2,tcp:30050');
@@ -135,8 +174,19 @@ describe('ipvs render: full sync', () => {
   it('verdicts: no endpoints → REJECT members; Local policy without local endpoints → DROP members', () => {
     const s = snapshotOf([
       servicePort({ name: 'empty', clusterIP: '10.96.0.90', nodePort: 30090, clusterEndpoints: [] }),
-      servicePort({ name: 'itp', clusterIP: '10.96.0.80', internalPolicyLocal: true, clusterEndpoints: [ep2] }),
-      servicePort({ name: 'etp', clusterIP: '10.96.0.60', nodePort: 30060, externalPolicyLocal: true, clusterEndpoints: [ep2] }),
+      servicePort({
+        name: 'itp',
+        clusterIP: '10.96.0.80',
+        internalPolicyLocal: true,
+        clusterEndpoints: [ep2],
+      }),
+      servicePort({
+        name: 'etp',
+        clusterIP: '10.96.0.60',
+        nodePort: 30060,
+        externalPolicyLocal: true,
+        clusterEndpoints: [ep2],
+      }),
     ]);
     const adds = lines(full(s).ipsetAdd);
     expect(adds).toContain('add SYV-REJECT 10.96.0.90,tcp:80');
@@ -150,17 +200,31 @@ describe('ipvs render: full sync', () => {
 
   it('malformed pieces are skipped and counted, the rest of the port still renders', () => {
     const s = snapshotOf([
-      servicePort({ clusterIP: '10.96.0.10', externalIPs: ['not-an-ip', 'fd00::1'], loadBalancerSourceRanges: ['nonsense'], loadBalancerIPs: ['198.51.100.1'], clusterEndpoints: [ep1, endpoint('fd00::5', 80)] }),
+      servicePort({
+        clusterIP: '10.96.0.10',
+        externalIPs: ['not-an-ip', 'fd00::1'],
+        loadBalancerSourceRanges: ['nonsense'],
+        loadBalancerIPs: ['198.51.100.1'],
+        clusterEndpoints: [ep1, endpoint('fd00::5', 80)],
+      }),
       servicePort({ name: 'bad', port: 70000, clusterEndpoints: [ep1] }),
     ]);
     const p = full(s);
     expect(p.stats.skipped).toBe(4);
-    expect(lines(p.ipvs).filter((l) => l.startsWith('-a -t 10.96.0.10:80'))).toEqual(['-a -t 10.96.0.10:80 -r 10.244.1.10:8080 -m -w 1']);
+    expect(lines(p.ipvs).filter((l) => l.startsWith('-a -t 10.96.0.10:80'))).toEqual([
+      '-a -t 10.96.0.10:80 -r 10.244.1.10:8080 -m -w 1',
+    ]);
     expect(p.ipvs).not.toContain('70000');
   });
 
   it('a /0 source range opens the LB to everyone (no firewall entry)', () => {
-    const s = snapshotOf([servicePort({ loadBalancerIPs: ['198.51.100.1'], loadBalancerSourceRanges: ['0.0.0.0/0'], clusterEndpoints: [ep1] })]);
+    const s = snapshotOf([
+      servicePort({
+        loadBalancerIPs: ['198.51.100.1'],
+        loadBalancerSourceRanges: ['0.0.0.0/0'],
+        clusterEndpoints: [ep1],
+      }),
+    ]);
     expect(lines(full(s).ipsetAdd).filter((l) => l.startsWith('add SYV-LOAD-BALANCER-FW'))).toEqual([]);
   });
 });
@@ -178,7 +242,11 @@ describe('ipvs render: incremental syncs', () => {
   });
 
   it('one endpoint added: one real server line, nothing else', () => {
-    const a2 = servicePort({ name: 'a', clusterIP: '10.96.0.10', clusterEndpoints: [ep1, ep2, endpoint('10.244.3.3', 8080)] });
+    const a2 = servicePort({
+      name: 'a',
+      clusterIP: '10.96.0.10',
+      clusterEndpoints: [ep1, ep2, endpoint('10.244.3.3', 8080)],
+    });
     const p = next(withPorts(s1, [a2]), partialDelta([a2.id]), p1.state);
     expect(lines(p.ipvs)).toEqual(['-a -t 10.96.0.10:80 -r 10.244.3.3:8080 -m -w 1']);
     expect(p.ipsetAdd + p.ipsetDel + p.addressAdd + p.addressDel).toBe('');
@@ -198,15 +266,33 @@ describe('ipvs render: incremental syncs', () => {
   });
 
   it('a UDP endpoint that goes away is removed at once', () => {
-    const u = servicePort({ name: 'u', protocol: 'UDP', clusterIP: '10.96.0.12', port: 53, clusterEndpoints: [endpoint('10.244.1.10', 5353), endpoint('10.244.2.10', 5353)] });
+    const u = servicePort({
+      name: 'u',
+      protocol: 'UDP',
+      clusterIP: '10.96.0.12',
+      port: 53,
+      clusterEndpoints: [endpoint('10.244.1.10', 5353), endpoint('10.244.2.10', 5353)],
+    });
     const s = snapshotOf([u]);
-    const u2 = servicePort({ name: 'u', protocol: 'UDP', clusterIP: '10.96.0.12', port: 53, clusterEndpoints: [endpoint('10.244.1.10', 5353)] });
+    const u2 = servicePort({
+      name: 'u',
+      protocol: 'UDP',
+      clusterIP: '10.96.0.12',
+      port: 53,
+      clusterEndpoints: [endpoint('10.244.1.10', 5353)],
+    });
     const p = next(withPorts(s, [u2]), partialDelta([u2.id]), full(s).state);
     expect(lines(p.ipvs)).toEqual(['-d -u 10.96.0.12:53 -r 10.244.2.10:5353']);
   });
 
   it('a removed Service: virtual server, members and address go; shared addresses stay', () => {
-    const a81 = servicePort({ name: 'a', portName: 'alt', clusterIP: '10.96.0.10', port: 81, clusterEndpoints: [ep1] });
+    const a81 = servicePort({
+      name: 'a',
+      portName: 'alt',
+      clusterIP: '10.96.0.10',
+      port: 81,
+      clusterEndpoints: [ep1],
+    });
     const s = snapshotOf([a, a81, b]);
     const base = full(s).state;
     const p = next(withPorts(s, [], [a81.id]), partialDelta([], [a81.id]), base);
@@ -227,7 +313,12 @@ describe('ipvs render: incremental syncs', () => {
   });
 
   it('an affinity change edits the virtual server', () => {
-    const a2 = servicePort({ name: 'a', clusterIP: '10.96.0.10', sessionAffinity: { timeoutSeconds: 60 }, clusterEndpoints: [ep1, ep2] });
+    const a2 = servicePort({
+      name: 'a',
+      clusterIP: '10.96.0.10',
+      sessionAffinity: { timeoutSeconds: 60 },
+      clusterEndpoints: [ep1, ep2],
+    });
     const p = next(withPorts(s1, [a2]), partialDelta([a2.id]), p1.state);
     expect(lines(p.ipvs)).toEqual(['-E -t 10.96.0.10:80 -s rr -p 60']);
   });
@@ -239,7 +330,12 @@ describe('ipvs render: incremental syncs', () => {
     expect(base.stats.realServers).toBe(100_000);
     const [id, port] = [...big.servicePorts][1234]!;
     const changed = { ...port, clusterEndpoints: [...port.clusterEndpoints, endpoint('10.250.0.1', 8080)] };
-    const changedPort = { ...changed, internalEndpoints: changed.clusterEndpoints, externalEndpoints: changed.clusterEndpoints, reachableEndpoints: changed.clusterEndpoints };
+    const changedPort = {
+      ...changed,
+      internalEndpoints: changed.clusterEndpoints,
+      externalEndpoints: changed.clusterEndpoints,
+      reachableEndpoints: changed.clusterEndpoints,
+    };
     const t = performance.now();
     const p = next(withPorts(big, [changedPort]), partialDelta([id]), base.state);
     const ms = performance.now() - t;
@@ -249,7 +345,12 @@ describe('ipvs render: incremental syncs', () => {
 });
 
 describe('ipvs render: full sync against what the kernel holds', () => {
-  const a = servicePort({ name: 'a', clusterIP: '10.96.0.10', nodePort: 30080, clusterEndpoints: [ep1, ep2] });
+  const a = servicePort({
+    name: 'a',
+    clusterIP: '10.96.0.10',
+    nodePort: 30080,
+    clusterEndpoints: [ep1, ep2],
+  });
   const s = snapshotOf([a]);
 
   function kernel(ipvs: string, ipset: string, addr: string): KernelState {
@@ -267,14 +368,23 @@ describe('ipvs render: full sync against what the kernel holds', () => {
         '-A -t 192.168.77.2:22 -s rr', // someone else's
         '-A -t 10.1.1.1:80 -s wlc', // someone else's
       ].join('\n'),
-      ['create SYV-NODE-PORT hash:ip,port family inet', 'add SYV-NODE-PORT 192.168.77.2,tcp:31000', 'create OTHER hash:ip', 'add OTHER 10.1.1.1'].join('\n'),
+      [
+        'create SYV-NODE-PORT hash:ip,port family inet',
+        'add SYV-NODE-PORT 192.168.77.2,tcp:31000',
+        'create OTHER hash:ip',
+        'add OTHER 10.1.1.1',
+      ].join('\n'),
       [
         '2: ext0    inet 192.168.77.2/24 brd 192.168.77.255 scope global ext0\\       valid_lft forever',
         '3: swy-ipvs0    inet 10.96.0.10/32 scope global swy-ipvs0\\       valid_lft forever',
         '3: swy-ipvs0    inet 10.96.0.99/32 scope global swy-ipvs0\\       valid_lft forever',
       ].join('\n'),
     );
-    expect([...k.virtualServers.keys()].sort()).toEqual(['TCP|10.96.0.10|80', 'TCP|10.96.0.99|80', 'TCP|192.168.77.2|31000']);
+    expect([...k.virtualServers.keys()].sort()).toEqual([
+      'TCP|10.96.0.10|80',
+      'TCP|10.96.0.99|80',
+      'TCP|192.168.77.2|31000',
+    ]);
     const p = planSync(s, fullDelta(s), undefined, k, OPTS);
     const ipvs = lines(p.ipvs);
     expect(ipvs).toContain('-a -t 10.96.0.10:80 -r 10.244.2.10:8080 -m -w 1');
@@ -292,8 +402,16 @@ describe('ipvs render: full sync against what the kernel holds', () => {
   it('NodePort addresses: all local addresses, or those inside --nodeport-addresses', () => {
     const local = { IPv4: ['192.168.77.2', '192.168.88.2'], IPv6: ['fd00:77::2'] };
     const all = snapshotOf([], { families: ['IPv4', 'IPv6'] });
-    expect(selectNodePortIPs(all, local)).toEqual({ IPv4: ['192.168.77.2', '192.168.88.2'], IPv6: ['fd00:77::2'] });
-    const some = snapshotOf([], { nodePortAddresses: { IPv4: { kind: 'cidrs', cidrs: ['192.168.77.0/24'] }, IPv6: { kind: 'cidrs', cidrs: [] } } });
+    expect(selectNodePortIPs(all, local)).toEqual({
+      IPv4: ['192.168.77.2', '192.168.88.2'],
+      IPv6: ['fd00:77::2'],
+    });
+    const some = snapshotOf([], {
+      nodePortAddresses: {
+        IPv4: { kind: 'cidrs', cidrs: ['192.168.77.0/24'] },
+        IPv6: { kind: 'cidrs', cidrs: [] },
+      },
+    });
     expect(selectNodePortIPs(some, local)).toEqual({ IPv4: ['192.168.77.2'], IPv6: [] });
   });
 });
@@ -312,7 +430,12 @@ describe('ipvs kernel listings', () => {
         '-A -f 5 -s rr',
       ].join('\n'),
     );
-    expect(vss.map((v) => `${v.protocol} ${v.ip} ${v.port} ${v.scheduler} ${v.persistenceSeconds ?? '-'} ${[...v.reals.values()].map((r) => `${r.ip}:${r.port}/${r.weight}`).join(',')}`)).toEqual([
+    expect(
+      vss.map(
+        (v) =>
+          `${v.protocol} ${v.ip} ${v.port} ${v.scheduler} ${v.persistenceSeconds ?? '-'} ${[...v.reals.values()].map((r) => `${r.ip}:${r.port}/${r.weight}`).join(',')}`,
+      ),
+    ).toEqual([
       'TCP 10.96.0.10 80 rr - 10.244.1.10:8080/1',
       'UDP 10.96.0.10 53 rr 300 ',
       'SCTP 10.96.0.10 7777 rr - 10.244.1.10:7777/0',
@@ -333,28 +456,50 @@ describe('ipvs kernel listings', () => {
         '  -> [fd00:10:244:1::10]:8080     Masq    1      0          1         ',
       ].join('\n'),
     );
-    expect(c.get('TCP|10.96.0.10|80')?.get('10.244.1.10|8080')).toMatchObject({ weight: 1, active: 2, inactive: 5 });
-    expect(c.get('TCP|10.96.0.10|80')?.get('10.244.2.10|8080')).toMatchObject({ weight: 0, active: 0, inactive: 0 });
+    expect(c.get('TCP|10.96.0.10|80')?.get('10.244.1.10|8080')).toMatchObject({
+      weight: 1,
+      active: 2,
+      inactive: 5,
+    });
+    expect(c.get('TCP|10.96.0.10|80')?.get('10.244.2.10|8080')).toMatchObject({
+      weight: 0,
+      active: 0,
+      inactive: 0,
+    });
     expect(c.get('TCP|fd00:10:96::10|80')?.get('fd00:10:244:1::10|8080')).toMatchObject({ inactive: 1 });
   });
 });
 
 describe('ipvs iptables rules', () => {
   it('marks ClusterIP traffic from outside the cluster CIDR, masquerades hairpin and marked traffic', () => {
-    const t = renderIptables('IPv4', { masqueradeBit: 14, masqueradeAll: false, clusterCIDRs: ['10.244.0.0/16', 'fd00::/48'] });
-    expect(t).toContain('-A SYV-SERVICES -m set --match-set SYV-CLUSTER-IP dst,dst -m comment --comment "cluster IP from outside the cluster CIDR" -j SYV-MASQ-NONPOD');
+    const t = renderIptables('IPv4', {
+      masqueradeBit: 14,
+      masqueradeAll: false,
+      clusterCIDRs: ['10.244.0.0/16', 'fd00::/48'],
+    });
+    expect(t).toContain(
+      '-A SYV-SERVICES -m set --match-set SYV-CLUSTER-IP dst,dst -m comment --comment "cluster IP from outside the cluster CIDR" -j SYV-MASQ-NONPOD',
+    );
     expect(t).toContain('-A SYV-MASQ-NONPOD -s 10.244.0.0/16 -j RETURN');
     expect(t).not.toContain('fd00::/48');
     expect(t).toContain('-A SYV-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000');
-    expect(t).toContain('-A SYV-POSTROUTING -m set --match-set SYV-LOOP-BACK dst,dst,src -m comment --comment "hairpin" -j MASQUERADE');
-    expect(t).toContain('-m conntrack --ctstate NEW -m set --match-set SYV-REJECT dst,dst -m comment --comment "service has no endpoints" -j REJECT');
-    expect(t).toContain('-A SYV-FIREWALL -m set --match-set SYV-LOAD-BALANCER-SOURCE-CIDR dst,dst,src -j RETURN');
+    expect(t).toContain(
+      '-A SYV-POSTROUTING -m set --match-set SYV-LOOP-BACK dst,dst,src -m comment --comment "hairpin" -j MASQUERADE',
+    );
+    expect(t).toContain(
+      '-m conntrack --ctstate NEW -m set --match-set SYV-REJECT dst,dst -m comment --comment "service has no endpoints" -j REJECT',
+    );
+    expect(t).toContain(
+      '-A SYV-FIREWALL -m set --match-set SYV-LOAD-BALANCER-SOURCE-CIDR dst,dst,src -j RETURN',
+    );
     expect(t.match(/^COMMIT$/gm)).toHaveLength(2);
   });
 
   it('--masquerade-all marks every ClusterIP packet; IPv6 uses the SYV6 sets', () => {
     const t = renderIptables('IPv6', { masqueradeBit: 10, masqueradeAll: true, clusterCIDRs: [] });
-    expect(t).toContain('-A SYV-SERVICES -m set --match-set SYV6-CLUSTER-IP dst,dst -m comment --comment "cluster IP, masquerade all" -j SYV-MARK-MASQ');
+    expect(t).toContain(
+      '-A SYV-SERVICES -m set --match-set SYV6-CLUSTER-IP dst,dst -m comment --comment "cluster IP, masquerade all" -j SYV-MARK-MASQ',
+    );
     expect(t).toContain('--set-xmark 0x400/0x400');
     expect(t).not.toMatch(/SYV-CLUSTER-IP|SYV-NODE-PORT /);
   });

@@ -564,18 +564,58 @@ describe('NftablesBackend through the FakeExecutor', () => {
     expect(m.reason).toMatch(/ENOENT/);
   });
 
-  it('clears stale UDP conntrack entries after an applied sync (not on the first one)', async () => {
+  it('UDP conntrack: the first sync sweeps only un-DNATed flows, later syncs clear stale ones', async () => {
     const udp = (eps: (typeof ep1)[]) =>
       servicePort({ name: 'dns', protocol: 'UDP', port: 53, clusterIP: '10.96.0.53', clusterEndpoints: eps });
-    const ex = new FakeExecutor();
+    const listing = [
+      // sent before anything handled the Service: answered (or not) by the address itself
+      'udp      17 25 src=10.244.2.2 dst=10.96.0.53 sport=40001 dport=53 [UNREPLIED] src=10.96.0.53 dst=10.244.2.2 sport=53 dport=40001 mark=0 use=1',
+      // DNATed by the previous run: live, kept
+      'udp      17 25 src=10.244.2.2 dst=10.96.0.53 sport=40002 dport=53 src=10.244.1.1 dst=10.244.2.2 sport=8080 dport=40002 mark=0 use=1',
+    ].join('\n');
+    const ex = new FakeExecutor().on((c) =>
+      c.command === 'conntrack' && c.args[0] === '-L' ? { stdout: listing } : undefined,
+    );
     const backend = nftablesRegistration.create(ctx(ex));
-    const u0 = snapshotOf([udp([])]);
+    const u0 = snapshotOf([udp([ep1])]);
     await backend.sync(u0, fullDelta(u0));
-    expect(ex.callsTo('conntrack')).toHaveLength(0);
-    const u1 = withPorts(u0, [udp([ep1])]);
+    expect(ex.callsTo('conntrack').map((c) => c.args)).toEqual([
+      ['-L', '-p', 'udp', '-f', 'ipv4'],
+      [
+        '-D',
+        '-f',
+        'ipv4',
+        '-p',
+        'udp',
+        '--orig-src',
+        '10.244.2.2',
+        '--orig-port-src',
+        '40001',
+        '--orig-dst',
+        '10.96.0.53',
+        '--orig-port-dst',
+        '53',
+      ],
+    ]);
+    ex.calls.length = 0;
+    const u1 = withPorts(u0, [udp([ep2])]);
     await backend.sync(u1, partialDelta([udp([]).id]));
     expect(ex.callsTo('conntrack').map((c) => c.args)).toEqual([
-      ['-D', '-f', 'ipv4', '-p', 'udp', '--orig-dst', '10.96.0.53', '--orig-port-dst', '53'],
+      [
+        '-D',
+        '-f',
+        'ipv4',
+        '-p',
+        'udp',
+        '--orig-dst',
+        '10.96.0.53',
+        '--orig-port-dst',
+        '53',
+        '--reply-src',
+        '10.244.1.1',
+        '--reply-port-src',
+        '8080',
+      ],
     ]);
   });
 });

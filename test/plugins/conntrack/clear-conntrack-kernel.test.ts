@@ -7,7 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { SpawnExecutor } from '../../../backends/exec/executor.js';
 import { silentLogger } from '../../../core/log.js';
-import { clearConntrack } from '../../../plugins/conntrack/index.js';
+import { clearConntrack, listUdpConntrack, unhandledUdpFlows } from '../../../plugins/conntrack/index.js';
+import { endpoint, servicePort, snapshotOf } from '../../support/snapshot-gen.js';
 import { describeE2E, kernelUnavailableReason } from '../../support/e2e-gate.js';
 import { NetnsExecutor } from '../../support/netns-executor.js';
 
@@ -77,5 +78,54 @@ describeE2E('clearConntrack on the real kernel', kernelUnavailableReason(['ip', 
     expect(lines).toHaveLength(2);
     expect(lines.some((l) => l.includes('dst=10.96.0.53') && l.includes('src=10.244.1.2'))).toBe(false);
     expect(lines.some((l) => l.includes('dst=10.96.0.53') && l.includes('src=10.244.1.1'))).toBe(true);
+  });
+
+  it('start-up sweep: lists UDP flows, deletes the un-DNATed one to a served Service only', async () => {
+    await exec.run('conntrack', ['-F'], { allowFailure: true });
+    const insert = (sport: number, replySrc: string, replyPort: number): Promise<unknown> =>
+      exec.run('conntrack', [
+        '-I',
+        '-p',
+        'udp',
+        '-s',
+        '10.244.2.2',
+        '-d',
+        '10.96.0.53',
+        '--sport',
+        String(sport),
+        '--dport',
+        '53',
+        '--reply-src',
+        replySrc,
+        '--reply-dst',
+        '10.244.2.2',
+        '--reply-port-src',
+        String(replyPort),
+        '--reply-port-dst',
+        String(sport),
+        '-t',
+        '60',
+      ]);
+    await insert(41001, '10.96.0.53', 53); // not DNATed: stale
+    await insert(41002, '10.244.1.1', 5353); // DNATed: live
+    const snapshot = snapshotOf([
+      servicePort({
+        name: 'dns',
+        protocol: 'UDP',
+        port: 53,
+        clusterIP: '10.96.0.53',
+        clusterEndpoints: [endpoint('10.244.1.1', 5353)],
+      }),
+    ]);
+    const deletions = unhandledUdpFlows(
+      snapshot,
+      'IPv4',
+      await listUdpConntrack(exec, 'IPv4', silentLogger()),
+    );
+    expect(deletions.map((d) => d.origPortSrc)).toEqual([41001]);
+    expect(await clearConntrack(exec, deletions, silentLogger())).toBe(0);
+    const left = (await exec.run('conntrack', ['-L', '-p', 'udp'])).stdout;
+    expect(left).toContain('sport=41002');
+    expect(left).not.toContain('sport=41001');
   });
 });

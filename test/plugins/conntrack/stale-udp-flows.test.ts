@@ -3,7 +3,13 @@
 import { describe, expect, it } from 'vitest';
 import { FakeExecutor } from '../../../backends/exec/executor.js';
 import { silentLogger } from '../../../core/log.js';
-import { clearConntrack, conntrackArgs, staleUdpFlows } from '../../../plugins/conntrack/index.js';
+import {
+  clearConntrack,
+  conntrackArgs,
+  parseConntrackList,
+  staleUdpFlows,
+  unhandledUdpFlows,
+} from '../../../plugins/conntrack/index.js';
 import { endpoint, servicePort, snapshotOf, withPorts } from '../../support/snapshot-gen.js';
 
 const ep1 = endpoint('10.244.1.1', 5353);
@@ -106,6 +112,38 @@ describe('staleUdpFlows', () => {
       '--orig-port-dst',
       '53',
     ]);
+  });
+});
+
+describe('unhandledUdpFlows (start-up sweep)', () => {
+  const listing = [
+    'udp      17 25 src=10.244.2.2 dst=10.96.0.53 sport=40001 dport=53 [UNREPLIED] src=10.96.0.53 dst=10.244.2.2 sport=53 dport=40001 mark=0 use=1',
+    'udp      17 25 src=10.244.2.2 dst=10.96.0.53 sport=40002 dport=53 src=10.244.1.1 dst=10.244.2.2 sport=5353 dport=40002 mark=0 use=1',
+    'udp      17 25 src=192.168.77.1 dst=192.168.77.2 sport=40003 dport=30053 src=192.168.77.2 dst=192.168.77.1 sport=30053 dport=40003 mark=0 use=1',
+    'udp      17 25 src=10.244.2.2 dst=10.96.0.99 sport=40004 dport=53 src=10.96.0.99 dst=10.244.2.2 sport=53 dport=40004 mark=0 use=1',
+    'tcp      6 431999 ESTABLISHED src=10.244.2.2 dst=10.96.0.53 sport=40005 dport=53 src=10.96.0.53 dst=10.244.2.2 sport=53 dport=40005 [ASSURED] mark=0 use=1',
+  ].join('\n');
+
+  it('parses the original tuple and the reply source of UDP lines', () => {
+    expect(parseConntrackList(listing)[1]).toEqual({
+      origSrc: '10.244.2.2',
+      origDst: '10.96.0.53',
+      origPortSrc: 40002,
+      origPortDst: 53,
+      replySrc: '10.244.1.1',
+    });
+    expect(parseConntrackList(listing)).toHaveLength(4);
+  });
+
+  it('picks flows to served UDP destinations that nothing DNATed', () => {
+    const next = snapshotOf([dns([ep1], { nodePort: 30053 })]);
+    expect(unhandledUdpFlows(next, 'IPv4', listing).map((d) => [d.origDst, d.origPortSrc])).toEqual([
+      ['10.96.0.53', 40001],
+      ['192.168.77.2', 40003],
+    ]);
+    // no endpoints: nothing to sweep (the flows would be rejected anyway)
+    expect(unhandledUdpFlows(snapshotOf([dns([])]), 'IPv4', listing)).toEqual([]);
+    expect(unhandledUdpFlows(next, 'IPv4', '')).toEqual([]);
   });
 });
 

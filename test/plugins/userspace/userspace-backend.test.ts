@@ -331,6 +331,10 @@ describe('userspace backend (real sockets on loopback)', () => {
     await backend.sync(s1, fullDelta(s1));
     const port = listener(sp);
     expect(executor.callsTo('nft').at(-1)!.stdin).toContain(`10.96.0.10 . udp . 53 : ${port}`);
+    // A new UDP listener: flows conntrack saw before it existed must not stay black-holed.
+    expect(executor.callsTo('conntrack').map((c) => c.args)).toEqual([
+      ['-D', '-f', 'ipv4', '-p', 'udp', '--orig-dst', '10.96.0.10', '--orig-port-dst', '53'],
+    ]);
     const client = dgram.createSocket('udp4');
     await new Promise<void>((r) => client.bind(0, '127.0.0.1', r));
     const first = await udpRequest(port, 'q1', client);
@@ -348,6 +352,12 @@ describe('userspace backend (real sockets on loopback)', () => {
     const moved = await udpRequest(port, 'again', client);
     expect(moved).toMatch(/^pod-[abc]:again$/);
     expect(moved!.split(':')[0]).not.toBe(name);
+    // Same listener, no new conntrack deletion; removing the Service deletes its flows again.
+    expect(executor.callsTo('conntrack')).toHaveLength(1);
+    const s3 = withPorts(s2, [], [sp.id]);
+    await backend.sync(s3, fullDelta(s3));
+    expect(executor.callsTo('conntrack')).toHaveLength(2);
+    expect(await udpRequest(port, 'gone', client, 300)).toBeUndefined();
     client.close();
   });
 
