@@ -21,6 +21,7 @@ import type { BackendContext } from '../../plugins/sdk/index.js';
 import { missingJumpLines, presentJumpDeleteLines } from './jumps.js';
 import { isOwnChain } from './names.js';
 import {
+  DEFAULT_BUCKET_MIN,
   parseSaveChains,
   renderFamily,
   restoreText,
@@ -40,6 +41,26 @@ export interface IptablesBackendDeps {
 }
 
 const WAIT = ['-w', '5'];
+
+/** `--backend-opt` key: from how many Service ports of a family on the nat dispatch is bucketed. */
+export const BUCKET_MIN_OPTION = 'iptables.dispatch-bucket-min';
+
+/**
+ * `--backend-opt iptables.dispatch-bucket-min=N` (a non-negative integer, or `never`); anything
+ * else is logged and the default (DEFAULT_BUCKET_MIN) used.
+ */
+export function bucketMinOption(options: Readonly<Record<string, string>>, logger: Logger): number {
+  const raw = options[BUCKET_MIN_OPTION];
+  if (raw === undefined) return DEFAULT_BUCKET_MIN;
+  if (raw.trim() === 'never') return Number.POSITIVE_INFINITY;
+  const n = Number(raw);
+  if (raw.trim() !== '' && Number.isInteger(n) && n >= 0) return n;
+  logger.warn(
+    { option: BUCKET_MIN_OPTION, value: raw },
+    `ignoring invalid ${BUCKET_MIN_OPTION}; using ${DEFAULT_BUCKET_MIN}`,
+  );
+  return DEFAULT_BUCKET_MIN;
+}
 
 const FULL_DELTA: SnapshotDelta = { full: true, changed: new Set(), removed: new Set() };
 
@@ -77,6 +98,7 @@ export class IptablesBackend implements ProxyBackend {
     this.options = {
       masqueradeBit: ctx.config.masqueradeBit,
       localhostNodePorts: ctx.config.iptables.localhostNodePorts,
+      dispatchBucketMin: bucketMinOption(ctx.config.backendOptions, this.logger),
     };
   }
 
@@ -147,6 +169,7 @@ export class IptablesBackend implements ProxyBackend {
     let natRules = 0;
     let filterRules = 0;
     let servicePortsWritten = 0;
+    let dispatchChainsWritten = 0;
     let chainsDeleted = 0;
     let fallbacks = 0;
 
@@ -158,6 +181,7 @@ export class IptablesBackend implements ProxyBackend {
       natRules += r.render.applied.natRules;
       filterRules += r.render.applied.filterRules;
       servicePortsWritten += r.render.stats.servicePortsWritten;
+      dispatchChainsWritten += r.render.stats.dispatchChainsWritten;
       chainsDeleted += r.render.stats.chainsDeleted;
       if (r.fellBack) fallbacks++;
     }
@@ -196,6 +220,7 @@ export class IptablesBackend implements ProxyBackend {
       natRules,
       filterRules,
       servicePortsWritten,
+      dispatchChainsWritten,
       chainsDeleted,
       renderMs,
       restoreMs,
@@ -226,7 +251,9 @@ export class IptablesBackend implements ProxyBackend {
       renderMs += performance.now() - t;
       t = performance.now();
       try {
-        await this.restore(tools, restoreText(r));
+        // Empty when nothing rendered differently from what was applied: no restore at all.
+        const text = restoreText(r);
+        if (text !== '') await this.restore(tools, text);
         restoreMs += performance.now() - t;
         this.applied.set(family, r.applied);
         return { render: r, renderMs, restoreMs, fellBack };

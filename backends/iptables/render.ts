@@ -25,9 +25,13 @@
  *   SY-NODEPORTS          ACCEPT healthCheckNodePorts
  *   SY-FORWARD            ACCEPT marked and established forwarded traffic
  *
- * A partial render rewrites the dispatch chains plus the chains of the Service ports in
- * delta.changed / delta.removed, and deletes (flush + -X) the chains those ports no longer use,
- * computed from `last` (what was applied), never from a kernel listing.
+ * From `dispatchBucketMin` Service ports of the family on, nat SY-SERVICES / SY-NODEPORTS hold
+ * jumps to hashed bucket chains (SY-SERVICES-00…63, SY-NODEPORTS-00…63) holding the per-port rules.
+ *
+ * A partial render rewrites the chains of the Service ports in delta.changed / delta.removed,
+ * the dispatch / fixed chains whose rules differ from what `last` applied (only those), and
+ * deletes (flush + -X) the chains no longer used, computed from `last`, never from a kernel
+ * listing.
  */
 import type {
   EndpointPlan,
@@ -263,7 +267,7 @@ function renderServicePort(
   hash: string,
   ctx: FamilyContext,
   out: string[],
-): AppliedServicePort {
+): Omit<AppliedServicePort, 'dispatch'> {
   const decl: string[] = [];
   const rules: string[] = [];
   const layout = layoutOf(plan);
@@ -464,9 +468,101 @@ function isIP(s: string): boolean {
   return s.includes('.') || s.includes(':');
 }
 
+function sameRules(a: readonly string[] | undefined, b: readonly string[]): boolean {
+  if (a === undefined || a.length !== b.length) return false;
+  for (let i = 0; i < b.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function sameDispatch(a: PortDispatch, b: PortDispatch): boolean {
+  return (
+    a.bucketed === b.bucketed &&
+    a.clusterIPReject === b.clusterIPReject &&
+    sameRules(a.natServices, b.natServices) &&
+    sameRules(a.natNodePorts, b.natNodePorts) &&
+    sameRules(a.filterServices, b.filterServices) &&
+    sameRules(a.filterExternal, b.filterExternal) &&
+    sameRules(a.filterFirewall, b.filterFirewall)
+  );
+}
+
+const BUCKET_SUFFIX = /-\d\d$/;
+
+function isBucket(chain: string): boolean {
+  return (
+    BUCKET_SUFFIX.test(chain) &&
+    (chain.startsWith(`${CHAINS.services}-`) || chain.startsWith(`${CHAINS.nodePorts}-`))
+  );
+}
+
 /**
- * Render the restore input for one family. Partial when `last` is known and the delta is not
- * full; otherwise full (every chain of every Service port; stale = last ∪ existing − new).
+ * The Service-port-derived dispatch chains from every port's dispatch rules: nat SY-SERVICES,
+ * SY-NODEPORTS and their buckets into `nat`; filter SY-SERVICES, SY-EXTERNAL-SERVICES and
+ * SY-FIREWALL into `filter`.
+ */
+function buildDispatch(
+  services: Iterable<AppliedServicePort>,
+  bucketed: boolean,
+  ctx: FamilyContext,
+  nat: Map<string, readonly string[]>,
+  filter: Map<string, readonly string[]>,
+): void {
+  const natServices: string[] = [];
+  const natNodePorts: string[] = [];
+  const buckets = new Map<string, string[]>();
+  const filterServices: string[] = [];
+  const filterExternal: string[] = [];
+  const filterFirewall: string[] = [];
+  const clusterIPRejects = new Set<string>();
+  const addTo = (chain: string, rules: readonly string[]): void => {
+    let b = buckets.get(chain);
+    if (!b) buckets.set(chain, (b = []));
+    pushAll(b, rules);
+  };
+  for (const s of services) {
+    const d = s.dispatch;
+    if (bucketed) {
+      if (d.natServices.length > 0) addTo(bucketChain(CHAINS.services, s.hash), d.natServices);
+      if (d.natNodePorts.length > 0) addTo(bucketChain(CHAINS.nodePorts, s.hash), d.natNodePorts);
+    } else {
+      pushAll(natServices, d.natServices);
+      pushAll(natNodePorts, d.natNodePorts);
+    }
+    pushAll(filterServices, d.filterServices);
+    pushAll(filterExternal, d.filterExternal);
+    pushAll(filterFirewall, d.filterFirewall);
+    clusterIPRejects.add(d.clusterIPReject);
+  }
+  // Bucket chains in a stable order; the dispatch chains jump to the non-empty ones.
+  const bucketNames = [...buckets.keys()].sort();
+  for (const b of bucketNames) {
+    if (b.startsWith(`${CHAINS.services}-`)) natServices.push(`-A ${CHAINS.services} -j ${b}`);
+    else natNodePorts.push(`-A ${CHAINS.nodePorts} -j ${b}`);
+  }
+  for (const m of ctx.nodePortMatches) {
+    natServices.push(
+      `-A ${CHAINS.services} ${m} -m comment --comment "switchyard service nodeports; NOTE: this must be the last rule in this chain" -j ${CHAINS.nodePorts}`,
+    );
+  }
+  // ClusterIP on a port the Service does not define: REJECT what the nat rules did not DNAT.
+  pushAll(filterServices, [...clusterIPRejects]);
+  nat.set(CHAINS.services, natServices);
+  nat.set(CHAINS.nodePorts, natNodePorts);
+  for (const b of bucketNames) nat.set(b, buckets.get(b)!);
+  filter.set(CHAINS.services, filterServices);
+  filter.set(CHAINS.externalServices, filterExternal);
+  filter.set(CHAINS.firewall, filterFirewall);
+}
+
+/**
+ * Render the restore input for one family. Partial when `last` is known, the delta is not full
+ * and nothing outside the Service ports changed (contextKey); otherwise full (every chain of
+ * every Service port; stale = last ∪ existing − new).
+ *
+ * Dispatch and fixed chains: a full render writes them all; a partial render writes only those
+ * whose rules differ from what `last` applied (rewriting a chain with the rules it already holds
+ * changes nothing), so an endpoint change sends only the Service port's own chains. Unchanged
+ * Service ports reuse their dispatch rules from `last`.
  */
 export function renderFamily(
   snapshot: Snapshot,
@@ -476,7 +572,6 @@ export function renderFamily(
   options: RenderOptions,
   existing?: ExistingChains,
 ): FamilyRender {
-  const full = delta.full || last === undefined;
   const ctx: FamilyContext = {
     family,
     clusterCIDRs: snapshot.clusterCIDRs[family],
@@ -485,98 +580,80 @@ export function renderFamily(
     nodePortMatches: nodePortMatches(snapshot, family, options),
     names: options.names,
   };
+  const contextKey = JSON.stringify([
+    family,
+    ctx.clusterCIDRs,
+    ctx.masqueradeAll,
+    ctx.mark,
+    ctx.nodePortMatches,
+  ]);
+  const full = delta.full || last === undefined || last.contextKey !== contextKey;
+
+  const ports: ServicePortPlan[] = [];
+  for (const plan of snapshot.servicePorts.values()) {
+    if (plan.family === family && isIP(plan.clusterIP)) ports.push(plan);
+  }
+  const bucketed = ports.length >= (options.dispatchBucketMin ?? DEFAULT_BUCKET_MIN);
 
   const serviceLines: string[] = [];
-  const serviceBounds: number[] = [];
   let serviceChainCount = 0;
-  const natServices: string[] = [];
-  const natNodePorts: string[] = [];
-  const filterServices: string[] = [];
-  const filterExternal: string[] = [];
-  const filterFirewall: string[] = [];
-  const clusterIPs = new Set<string>();
   const services = new Map<string, AppliedServicePort>();
   const toDelete = new Set<string>();
   let servicePortsWritten = 0;
 
-  for (const plan of snapshot.servicePorts.values()) {
-    if (plan.family !== family || !isIP(plan.clusterIP)) continue;
+  // Whether any Service port's dispatch rules differ from `last` (else the dispatch chains are
+  // reused as they are: no O(Service ports) rebuild on an endpoint change).
+  let dispatchChanged = full;
+  for (const plan of ports) {
     const prev = last?.services.get(plan.id);
     const hash = prev?.hash ?? servicePortHash(plan.id);
     if (full || delta.changed.has(plan.id) || prev === undefined) {
       const applied = renderServicePort(plan, hash, ctx, serviceLines);
-      serviceBounds.push(serviceLines.length);
       serviceChainCount += applied.chains.length;
-      services.set(plan.id, applied);
+      let dispatch = renderDispatch(plan, hash, ctx, bucketed);
+      if (prev !== undefined && sameDispatch(prev.dispatch, dispatch)) dispatch = prev.dispatch;
+      else dispatchChanged = true;
+      services.set(plan.id, { ...applied, dispatch });
       servicePortsWritten++;
       if (prev && !full) {
         const keep = new Set(applied.chains);
         for (const c of prev.chains) if (!keep.has(c)) toDelete.add(c);
       }
+    } else if (prev.dispatch.bucketed !== bucketed) {
+      services.set(plan.id, { ...prev, dispatch: renderDispatch(plan, hash, ctx, bucketed) });
+      dispatchChanged = true;
     } else {
       services.set(plan.id, prev);
     }
-    renderDispatch(
-      plan,
-      hash,
-      ctx,
-      natServices,
-      natNodePorts,
-      filterServices,
-      filterExternal,
-      filterFirewall,
-    );
-    clusterIPs.add(plan.clusterIP);
   }
+  if (last !== undefined && services.size !== last.services.size) dispatchChanged = true;
 
-  if (full) {
-    const keep = new Set<string>(NAT_FIXED);
-    for (const s of services.values()) for (const c of s.chains) keep.add(c);
-    if (last)
-      for (const s of last.services.values()) for (const c of s.chains) if (!keep.has(c)) toDelete.add(c);
-    if (existing) for (const c of existing.nat) if (isOwnChain(c) && !keep.has(c)) toDelete.add(c);
-  } else if (last) {
-    // Removed Service ports (and any id the snapshot no longer has): all their chains go.
-    for (const [id, prev] of last.services) {
-      if (services.has(id)) continue;
-      for (const c of prev.chains) toDelete.add(c);
+  const natFixed = new Map<string, readonly string[]>();
+  const filterServicesChains = new Map<string, readonly string[]>();
+  if (!dispatchChanged && last !== undefined) {
+    // Same Service ports (same count, each present in last), same dispatch rules.
+    for (const [c, rules] of last.dispatch.nat) {
+      if (c === CHAINS.services || c === CHAINS.nodePorts || isBucket(c)) natFixed.set(c, rules);
     }
+    for (const c of [CHAINS.services, CHAINS.externalServices, CHAINS.firewall])
+      filterServicesChains.set(c, last.dispatch.filter.get(c) ?? []);
+  } else {
+    buildDispatch(services.values(), bucketed, ctx, natFixed, filterServicesChains);
   }
 
-  // ClusterIP on a port the Service does not define: REJECT what the nat rules did not DNAT.
-  for (const ip of clusterIPs) {
-    filterServices.push(
-      `-A ${CHAINS.services} -d ${hostCidr(ip, family)} -m comment --comment "ClusterIP ${ip}: port not defined by any Service" -j REJECT`,
-    );
-  }
-
-  const filterDeletes = new Set<string>();
-  if (full && existing) {
-    const keepFilter = new Set<string>(FILTER_FIXED);
-    for (const c of existing.filter) if (isOwnChain(c) && !keepFilter.has(c)) filterDeletes.add(c);
-  }
-
-  // Fixed nat chains.
-  const natFixedRules: string[] = [
-    `-A ${CHAINS.markMasq} -j MARK --or-mark ${ctx.mark}`,
+  natFixed.set(CHAINS.markMasq, [`-A ${CHAINS.markMasq} -j MARK --or-mark ${ctx.mark}`]);
+  natFixed.set(CHAINS.postrouting, [
     `-A ${CHAINS.postrouting} -m mark ! --mark ${ctx.mark}/${ctx.mark} -j RETURN`,
     `-A ${CHAINS.postrouting} -j MARK --xor-mark ${ctx.mark}`,
     `-A ${CHAINS.postrouting} -m comment --comment "switchyard service traffic requiring SNAT" -j MASQUERADE --random-fully`,
-  ];
+  ]);
+  const masqNonPod: string[] = [];
   if (!ctx.masqueradeAll && ctx.clusterCIDRs.length > 1) {
-    for (const c of ctx.clusterCIDRs) natFixedRules.push(`-A ${CHAINS.masqNonPod} -s ${c} -j RETURN`);
-    natFixedRules.push(`-A ${CHAINS.masqNonPod} -j ${CHAINS.markMasq}`);
+    for (const c of ctx.clusterCIDRs) masqNonPod.push(`-A ${CHAINS.masqNonPod} -s ${c} -j RETURN`);
+    masqNonPod.push(`-A ${CHAINS.masqNonPod} -j ${CHAINS.markMasq}`);
   }
-  for (const m of ctx.nodePortMatches) {
-    natServices.push(
-      `-A ${CHAINS.services} ${m} -m comment --comment "switchyard service nodeports; NOTE: this must be the last rule in this chain" -j ${CHAINS.nodePorts}`,
-    );
-  }
+  natFixed.set(CHAINS.masqNonPod, masqNonPod);
 
-  const filterFixedRules: string[] = [
-    `-A ${CHAINS.forward} -m comment --comment "switchyard forwarding rules" -m mark --mark ${ctx.mark}/${ctx.mark} -j ACCEPT`,
-    `-A ${CHAINS.forward} -m comment --comment "switchyard forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
-  ];
   const filterNodePorts: string[] = [];
   const hcPorts = new Set<number>();
   for (const hc of snapshot.healthChecks) {
@@ -586,44 +663,84 @@ export function renderFamily(
       `-A ${CHAINS.nodePorts} -p tcp -m tcp --dport ${hc.port} -m comment --comment "${hc.serviceKey} health check node port" -j ACCEPT`,
     );
   }
+  const filterFixed = new Map<string, readonly string[]>([
+    [
+      CHAINS.forward,
+      [
+        `-A ${CHAINS.forward} -m comment --comment "switchyard forwarding rules" -m mark --mark ${ctx.mark}/${ctx.mark} -j ACCEPT`,
+        `-A ${CHAINS.forward} -m comment --comment "switchyard forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
+      ],
+    ],
+    [CHAINS.nodePorts, filterNodePorts],
+    [CHAINS.services, filterServicesChains.get(CHAINS.services)!],
+    [CHAINS.externalServices, filterServicesChains.get(CHAINS.externalServices)!],
+    [CHAINS.firewall, filterServicesChains.get(CHAINS.firewall)!],
+  ]);
+
+  // Stale chains.
+  if (full) {
+    const keep = new Set<string>(natFixed.keys());
+    for (const s of services.values()) for (const c of s.chains) keep.add(c);
+    if (last) {
+      for (const s of last.services.values()) for (const c of s.chains) if (!keep.has(c)) toDelete.add(c);
+      for (const c of last.dispatch.nat.keys()) if (!keep.has(c)) toDelete.add(c);
+    }
+    if (existing) for (const c of existing.nat) if (isOwnChain(c) && !keep.has(c)) toDelete.add(c);
+  } else if (last) {
+    // Removed Service ports (and any id the snapshot no longer has): all their chains go.
+    for (const [id, prev] of last.services) {
+      if (services.has(id)) continue;
+      for (const c of prev.chains) toDelete.add(c);
+    }
+    // Bucket chains that became empty.
+    for (const c of last.dispatch.nat.keys()) if (!natFixed.has(c)) toDelete.add(c);
+  }
+  const filterDeletes = new Set<string>();
+  if (full && existing) {
+    const keepFilter = new Set<string>(FILTER_FIXED);
+    for (const c of existing.filter) if (isOwnChain(c) && !keepFilter.has(c)) filterDeletes.add(c);
+  }
+
+  // What to write: everything on a full render, else the chains whose rules changed.
+  const changedOnly = (now: ChainRules, before: ChainRules | undefined): ChainRules => {
+    if (full || before === undefined) return now;
+    const out = new Map<string, readonly string[]>();
+    for (const [c, rules] of now) if (!sameRules(before.get(c), rules)) out.set(c, rules);
+    return out;
+  };
+  const natChains = changedOnly(natFixed, last?.dispatch.nat);
+  const filterChains = changedOnly(filterFixed, last?.dispatch.filter);
+
+  let natRules = 0;
+  for (const s of services.values()) natRules += s.natRules;
+  for (const rules of natFixed.values()) natRules += rules.length;
+  let filterRules = 0;
+  for (const rules of filterFixed.values()) filterRules += rules.length;
 
   const deletions = [...toDelete];
   const filterDelList = [...filterDeletes];
-
-  let serviceNatRules = 0;
-  for (const s of services.values()) serviceNatRules += s.natRules;
-  const natRules = serviceNatRules + natFixedRules.length + natServices.length + natNodePorts.length;
-  const filterRules =
-    filterFixedRules.length +
-    filterNodePorts.length +
-    filterServices.length +
-    filterExternal.length +
-    filterFirewall.length;
-
-  const parts: RenderParts = {
-    serviceLines,
-    serviceBounds,
-    natFixedRules,
-    natDispatch: [...natServices, ...natNodePorts],
-    natDeletes: deletions,
-    filterRules: [
-      ...filterFixedRules,
-      ...filterNodePorts,
-      ...filterServices,
-      ...filterExternal,
-      ...filterFirewall,
-    ],
-    filterDeletes: filterDelList,
-  };
   return {
-    parts,
+    parts: {
+      serviceLines,
+      natChains,
+      natDeletes: deletions,
+      filterChains,
+      filterDeletes: filterDelList,
+    },
     full,
-    applied: { services, natRules, filterRules },
+    applied: {
+      services,
+      natRules,
+      filterRules,
+      dispatch: { nat: natFixed, filter: filterFixed },
+      contextKey,
+    },
     stats: {
       natRules,
       filterRules,
       servicePortsWritten,
-      chainsWritten: NAT_FIXED.length + serviceChainCount + FILTER_FIXED.length,
+      dispatchChainsWritten: natChains.size + filterChains.size,
+      chainsWritten: natChains.size + serviceChainCount + filterChains.size,
       chainsDeleted: deletions.length + filterDelList.length,
     },
   };
@@ -633,28 +750,43 @@ const decl = (c: string): string => `:${c} - [0:0]`;
 
 /**
  * The whole render as one restore input: one atomic `iptables-restore` run per table (legacy
- * commits nat, then filter; nft commits both in one transaction). Order: our fixed chains and
- * the chains to delete are declared (created or flushed); Service ports' chains (declared before
- * their rules); the dispatch rules, which jump to them; then the deletions, unreferenced by now;
- * then `extra` (jumps from built-in chains, inserted in the same transaction as our chains).
+ * commits nat, then filter; nft commits both in one transaction). Per table: the dispatch / fixed
+ * chains to write and the chains to delete are declared (created or flushed); Service ports'
+ * chains (declared before their rules); the dispatch rules, which jump to them; then the
+ * deletions, unreferenced by now; then `extra` (jumps from built-in chains, inserted in the same
+ * transaction as our chains). A table with nothing to write is left out (legacy then does not
+ * read and rewrite it at all); with nothing at all to write the text is empty.
  */
 export function restoreText(r: FamilyRender, extra: ExtraRules = { nat: [], filter: [] }): string {
   const p = r.parts;
-  const lines: string[] = ['*nat'];
-  for (const c of NAT_FIXED) lines.push(decl(c));
-  for (const c of p.natDeletes) lines.push(decl(c));
-  pushAll(lines, p.natFixedRules);
-  pushAll(lines, p.serviceLines);
-  pushAll(lines, p.natDispatch);
-  for (const c of p.natDeletes) lines.push(`-X ${c}`);
-  pushAll(lines, extra.nat);
-  lines.push('COMMIT', '*filter');
-  for (const c of FILTER_FIXED) lines.push(decl(c));
-  for (const c of p.filterDeletes) lines.push(decl(c));
-  pushAll(lines, p.filterRules);
-  for (const c of p.filterDeletes) lines.push(`-X ${c}`);
-  pushAll(lines, extra.filter);
-  lines.push('COMMIT', '');
+  const lines: string[] = [];
+  if (
+    r.full ||
+    p.serviceLines.length > 0 ||
+    p.natChains.size > 0 ||
+    p.natDeletes.length > 0 ||
+    extra.nat.length > 0
+  ) {
+    lines.push('*nat');
+    for (const c of p.natChains.keys()) lines.push(decl(c));
+    for (const c of p.natDeletes) lines.push(decl(c));
+    pushAll(lines, p.serviceLines);
+    for (const rules of p.natChains.values()) pushAll(lines, rules);
+    for (const c of p.natDeletes) lines.push(`-X ${c}`);
+    pushAll(lines, extra.nat);
+    lines.push('COMMIT');
+  }
+  if (r.full || p.filterChains.size > 0 || p.filterDeletes.length > 0 || extra.filter.length > 0) {
+    lines.push('*filter');
+    for (const c of p.filterChains.keys()) lines.push(decl(c));
+    for (const c of p.filterDeletes) lines.push(decl(c));
+    for (const rules of p.filterChains.values()) pushAll(lines, rules);
+    for (const c of p.filterDeletes) lines.push(`-X ${c}`);
+    pushAll(lines, extra.filter);
+    lines.push('COMMIT');
+  }
+  if (lines.length === 0) return '';
+  lines.push('');
   return lines.join('\n');
 }
 

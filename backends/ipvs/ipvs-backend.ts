@@ -205,7 +205,7 @@ export class IpvsBackend implements ProxyBackend {
       throw e;
     }
     const t3 = performance.now();
-    this.state = plan.state;
+    this.state = plan.commit();
     const drained = await this.removeDrained();
     const prev = this.lastSnapshot;
     this.lastSnapshot = snapshot;

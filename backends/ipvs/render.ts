@@ -95,6 +95,8 @@ export interface IpvsState {
   readonly draining: ReadonlyMap<string, ReadonlySet<string>>;
   readonly entries: ReadonlyMap<string, number>;
   readonly addresses: ReadonlyMap<string, number>;
+  /** Real servers in `virtualServers` (draining ones included). */
+  readonly realServers: number;
 }
 
 export interface RenderOptions {
@@ -115,7 +117,11 @@ export interface IpvsPlan {
   readonly addressDel: string;
   /** `ipvsadm --restore`. */
   readonly ipvs: string;
-  readonly state: IpvsState;
+  /**
+   * The state after this plan, once the kernel accepted it. Writes this plan's changes into the
+   * maps of the state it was planned from (the caller's last state must not be used again).
+   */
+  readonly commit: () => IpvsState;
   readonly stats: Readonly<Record<string, number>>;
 }
 
@@ -324,14 +330,56 @@ export function selectNodePortIPs(
 
 // ------------------------------------------------------------------------- diff + text
 
+/**
+ * A write layer over a map: reads fall through to `base`, writes stay here until `applyTo`.
+ * A partial sync thus costs what it touches, never a copy of the whole state.
+ */
+class Overlay<V> {
+  private readonly changes = new Map<string, V | undefined>();
+  private sizeDelta = 0;
+
+  constructor(private readonly base: ReadonlyMap<string, V>) {}
+
+  get(k: string): V | undefined {
+    return this.changes.has(k) ? this.changes.get(k) : this.base.get(k);
+  }
+
+  has(k: string): boolean {
+    return this.changes.has(k) ? this.changes.get(k) !== undefined : this.base.has(k);
+  }
+
+  set(k: string, v: V): void {
+    if (!this.has(k)) this.sizeDelta++;
+    this.changes.set(k, v);
+  }
+
+  delete(k: string): void {
+    if (this.has(k)) this.sizeDelta--;
+    this.changes.set(k, undefined);
+  }
+
+  get size(): number {
+    return this.base.size + this.sizeDelta;
+  }
+
+  applyTo(target: Map<string, V>): void {
+    for (const [k, v] of this.changes) {
+      if (v === undefined) target.delete(k);
+      else target.set(k, v);
+    }
+  }
+}
+
 interface Diff {
   ipvs: string[];
   ipsetAdd: string[];
   ipsetDel: string[];
   addrAdd: string[];
   addrDel: string[];
-  virtualServers: Map<string, VirtualServer>;
-  draining: Map<string, Set<string>>;
+  virtualServers: Overlay<VirtualServer>;
+  draining: Overlay<ReadonlySet<string>>;
+  /** Real servers added minus removed (draining ones count until removed). */
+  realServersDelta: number;
   stats: Record<string, number>;
 }
 
@@ -364,6 +412,8 @@ function diffVirtualServer(
   after: VirtualServer | undefined,
   d: Diff,
 ): void {
+  const previous = d.virtualServers.get(key);
+  d.realServersDelta -= previous?.reals.size ?? 0;
   if (!after) {
     if (before) {
       d.ipvs.push(`-D ${serviceSpec(before)}`);
@@ -415,6 +465,7 @@ function diffVirtualServer(
     }
   }
   d.virtualServers.set(key, { ...after, reals });
+  d.realServersDelta += reals.size;
   if (draining.size > 0) d.draining.set(key, draining);
   else d.draining.delete(key);
 }
@@ -438,11 +489,11 @@ export function renderSetCreates(families: readonly IPFamily[]): string[] {
   return out;
 }
 
-function addRef(m: Map<string, number>, k: string): void {
+function addRef(m: Overlay<number>, k: string): void {
   m.set(k, (m.get(k) ?? 0) + 1);
 }
 
-function dropRef(m: Map<string, number>, k: string): void {
+function dropRef(m: Overlay<number>, k: string): void {
   const n = (m.get(k) ?? 0) - 1;
   if (n > 0) m.set(k, n);
   else m.delete(k);
@@ -477,7 +528,7 @@ function emptyStats(): Record<string, number> {
 }
 
 /**
- * Plan one sync. Pure.
+ * Plan one sync. Pure until `commit()`.
  * - Full (`kernel` given): everything is recomputed and diffed against the kernel listing.
  * - Partial (`last` given, `kernel` undefined): only `delta.changed` and `delta.removed` are
  *   recomputed and diffed against `last`.
@@ -490,20 +541,24 @@ export function planSync(
   options: RenderOptions,
 ): IpvsPlan {
   const full = kernel !== undefined || last === undefined;
+  // the maps this plan writes over: the last state's (partial) or fresh ones (full); they are
+  // only changed by commit(), after the kernel accepted the plan
+  const base: IpvsState = full ? emptyState(snapshot.families, options) : last;
   const d: Diff = {
     ipvs: [],
     ipsetAdd: [],
     ipsetDel: [],
     addrAdd: [],
     addrDel: [],
-    virtualServers: new Map(full ? [] : last.virtualServers),
-    draining: new Map(full ? [] : [...last.draining].map(([k, v]) => [k, new Set(v)])),
+    virtualServers: new Overlay(base.virtualServers),
+    draining: new Overlay(base.draining),
+    realServersDelta: 0,
     stats: emptyStats(),
   };
   const families = snapshot.families;
-  const contributions = new Map<string, Contribution>(full ? [] : last.contributions);
-  // copy on write: the inner maps of the last state are shared until this plan changes one
-  const vsOwners = new Map<string, ReadonlyMap<string, VirtualServer>>(full ? [] : last.vsOwners);
+  const contributions = new Overlay(base.contributions);
+  const vsOwners = new Overlay(base.vsOwners);
+  // the inner owner maps are copied once, when this plan first changes one
   const ownedHere = new Set<string>();
   const ownersForWrite = (k: string): Map<string, VirtualServer> => {
     const current = vsOwners.get(k);
@@ -513,8 +568,8 @@ export function planSync(
     ownedHere.add(k);
     return copy;
   };
-  const entries = new Map<string, number>(full ? [] : last.entries);
-  const addresses = new Map<string, number>(full ? [] : last.addresses);
+  const entries = new Overlay(base.entries);
+  const addresses = new Overlay(base.addresses);
   const touchedVs = new Set<string>();
   const touchedEntries = new Set<string>();
   const touchedAddresses = new Set<string>();
@@ -619,18 +674,25 @@ export function planSync(
     }
   }
 
-  let realServers = 0;
-  for (const vs of d.virtualServers.values()) realServers += vs.reals.size;
-  const state: IpvsState = {
-    families: [...families],
-    scheduler: options.scheduler,
-    nodePortIPs: options.nodePortIPs,
-    contributions,
-    vsOwners,
-    virtualServers: d.virtualServers,
-    draining: d.draining,
-    entries,
-    addresses,
+  const realServers = base.realServers + d.realServersDelta;
+  let committed: IpvsState | undefined;
+  const commit = (): IpvsState => {
+    if (committed) return committed;
+    const m = <V>(x: ReadonlyMap<string, V>): Map<string, V> => x as Map<string, V>;
+    contributions.applyTo(m(base.contributions));
+    vsOwners.applyTo(m(base.vsOwners));
+    d.virtualServers.applyTo(m(base.virtualServers));
+    d.draining.applyTo(m(base.draining));
+    entries.applyTo(m(base.entries));
+    addresses.applyTo(m(base.addresses));
+    committed = {
+      ...base,
+      families: [...families],
+      scheduler: options.scheduler,
+      nodePortIPs: options.nodePortIPs,
+      realServers,
+    };
+    return committed;
   };
   return {
     full,
@@ -639,7 +701,7 @@ export function planSync(
     addressAdd: text(d.addrAdd),
     addressDel: text(d.addrDel),
     ipvs: text(d.ipvs),
-    state,
+    commit,
     stats: {
       ...d.stats,
       virtualServers: d.virtualServers.size,
@@ -650,25 +712,44 @@ export function planSync(
   };
 }
 
-/** The state after draining real servers were removed. Pure. */
+function emptyState(families: readonly IPFamily[], options: RenderOptions): IpvsState {
+  return {
+    families: [...families],
+    scheduler: options.scheduler,
+    nodePortIPs: options.nodePortIPs,
+    contributions: new Map(),
+    vsOwners: new Map(),
+    virtualServers: new Map(),
+    draining: new Map(),
+    entries: new Map(),
+    addresses: new Map(),
+    realServers: 0,
+  };
+}
+
+/**
+ * Removes drained real servers from a committed state, in place (the state belongs to the
+ * backend that committed it), and returns it.
+ */
 export function withoutDrained(
   state: IpvsState,
   removed: ReadonlyMap<string, ReadonlySet<string>>,
 ): IpvsState {
-  const virtualServers = new Map(state.virtualServers);
-  const draining = new Map(state.draining);
+  const virtualServers = state.virtualServers as Map<string, VirtualServer>;
+  const draining = state.draining as Map<string, ReadonlySet<string>>;
+  let gone = 0;
   for (const [k, keys] of removed) {
     const vs = virtualServers.get(k);
     if (vs) {
       const reals = new Map(vs.reals);
-      for (const r of keys) reals.delete(r);
+      for (const r of keys) if (reals.delete(r)) gone++;
       virtualServers.set(k, { ...vs, reals });
     }
     const left = new Set([...(draining.get(k) ?? [])].filter((r) => !keys.has(r)));
     if (left.size > 0) draining.set(k, left);
     else draining.delete(k);
   }
-  return { ...state, virtualServers, draining };
+  return { ...state, realServers: state.realServers - gone };
 }
 
 // ------------------------------------------------------------------------- iptables

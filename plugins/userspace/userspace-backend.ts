@@ -4,6 +4,7 @@
  * listening socket; the matcher (matcher/src) picks the endpoint of every new TCP connection or
  * UDP flow, keeps session affinity and the flow table. Built only on the public SDK.
  */
+import { networkInterfaces } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import {
   createMatcher,
@@ -48,6 +49,15 @@ export interface UserspaceOptions {
 }
 
 type AnyFrontend = TcpFrontend | UdpFrontend;
+
+/** The addresses of this process's network namespace (without IPv6 zone ids). */
+function localAddresses(): string[] {
+  const out: string[] = [];
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) out.push(a.address.split('%')[0] ?? a.address);
+  }
+  return out;
+}
 
 /** argv for `conntrack` deleting the UDP flows whose original destination is this frontend. */
 export function conntrackDeleteArgs(f: Frontend): string[] {
@@ -148,7 +158,9 @@ export class UserspaceBackend implements ProxyBackend {
 
     // 2. The matcher takes the new table before the kernel sends traffic to new listeners.
     const loaded = this.matcherInstance.load(snapshot);
-    this.nodeAddresses = new Set(['127.0.0.1', '::1', ...snapshot.nodeIPs.IPv4, ...snapshot.nodeIPs.IPv6]);
+    // The node's own traffic is told apart by its source: any address of this network
+    // namespace (what kube-proxy's `fib saddr type local` matches), and the Node's IPs.
+    this.nodeAddresses = new Set([...localAddresses(), '127.0.0.1', '::1', ...snapshot.nodeIPs.IPv4, ...snapshot.nodeIPs.IPv6]);
     this.primary = {
       ...(snapshot.nodeIPs.IPv4[0] !== undefined ? { IPv4: snapshot.nodeIPs.IPv4[0] } : {}),
       ...(snapshot.nodeIPs.IPv6[0] !== undefined ? { IPv6: snapshot.nodeIPs.IPv6[0] } : {}),

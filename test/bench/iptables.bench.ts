@@ -116,7 +116,11 @@ function config(variant: Variant): ProxyConfig {
       udpTimeoutMs: 0,
       udpStreamTimeoutMs: 0,
     },
-    backendOptions: {},
+    // SWITCHYARD_BENCH_IPTABLES_BUCKET_MIN=never|N: the nat dispatch bucketing threshold.
+    backendOptions:
+      process.env.SWITCHYARD_BENCH_IPTABLES_BUCKET_MIN === undefined
+        ? {}
+        : { 'iptables.dispatch-bucket-min': process.env.SWITCHYARD_BENCH_IPTABLES_BUCKET_MIN },
   };
 }
 

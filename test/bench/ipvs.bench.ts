@@ -34,26 +34,33 @@ function fmt(ms: number): string {
   return ms < 0 ? 'failed' : ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms} ms`;
 }
 
+/** `render / kernel` ms of a sync from its stats (ipvs: renderMs/applyMs, nftables: renderMs/nftMs). */
+function split(stats: Readonly<Record<string, number>> | undefined): string {
+  if (!stats) return '-';
+  const kernel = stats.applyMs ?? stats.nftMs;
+  return `${Math.round(stats.renderMs ?? 0)} / ${kernel === undefined ? '?' : Math.round(kernel)} ms`;
+}
+
 /** Markdown table of the rows, with the IPVS/nftables ratio per size. Pure. */
 export function benchMarkdown(rows: readonly BenchRow[], kernel: string | undefined): string {
   const lines = [
     `IPVS vs nftables in the same QEMU TCG guest (kernel ${kernel ?? '?'}), N ClusterIP Services × 10 endpoints, time around backend.sync():`,
     '',
-    '| Services | backend | full sync | one-endpoint sync | cleanup | node RSS |',
-    '|---:|---|---:|---:|---:|---:|',
+    '| Services | backend | full sync | one-endpoint sync | of which render / kernel | cleanup | node RSS |',
+    '|---:|---|---:|---:|---:|---:|---:|',
   ];
   const sizes = [...new Set(rows.map((r) => r.services))];
   for (const n of sizes) {
     for (const r of rows.filter((x) => x.services === n)) {
       lines.push(
-        `| ${n} | ${r.backend} | ${fmt(r.fullSyncMs)} | ${fmt(r.oneEndpointSyncMs)} | ${fmt(r.cleanupMs)} | ${r.rssMB < 0 ? '-' : `${r.rssMB} MB`} |`,
+        `| ${n} | ${r.backend} | ${fmt(r.fullSyncMs)} | ${fmt(r.oneEndpointSyncMs)} | ${split(r.oneEndpointStats)} | ${fmt(r.cleanupMs)} | ${r.rssMB < 0 ? '-' : `${r.rssMB} MB`} |`,
       );
     }
     const ipvs = rows.find((x) => x.services === n && x.backend === 'ipvs');
     const nft = rows.find((x) => x.services === n && x.backend === 'nftables');
     if (ipvs && nft && ipvs.fullSyncMs > 0 && nft.fullSyncMs > 0) {
       lines.push(
-        `| ${n} | **ipvs / nftables** | **${(ipvs.fullSyncMs / nft.fullSyncMs).toFixed(2)}×** | **${(ipvs.oneEndpointSyncMs / Math.max(1, nft.oneEndpointSyncMs)).toFixed(2)}×** | | |`,
+        `| ${n} | **ipvs / nftables** | **${(ipvs.fullSyncMs / nft.fullSyncMs).toFixed(2)}×** | **${(ipvs.oneEndpointSyncMs / Math.max(1, nft.oneEndpointSyncMs)).toFixed(2)}×** | | | |`,
       );
     }
   }

@@ -7,15 +7,20 @@
  *   machine.json   cores, memory, kernel, OS, Node, nft / iptables versions
  *   summary.json   machine + per benchmark: its report, seconds, load average during it
  *   summary.md     the same as markdown (targets table first)
+ *
+ * A run with filters updates its benchmarks in an existing summary and keeps the others'
+ * (each entry says when it finished), so a long benchmark can be run on its own.
  *   <name>.md      each benchmark's markdown
  *
  *   npm run bench                      # all of them (builds first: scripts/setup.sh)
  *   npm run bench -- nftables latency  # those whose file name contains a filter
+ *   npm run bench -- -ipvs             # all but those whose name contains "ipvs"
  *   node dist/test/bench/run.js --list # names only
  *
  * A bench module exports `run(): Promise<BenchReport>`. Benchmarks are never vitest tests:
  * their timings would fail at random on a loaded machine and they need minutes.
  */
+import 'reflect-metadata';
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, totalmem, tmpdir } from 'node:os';
@@ -129,18 +134,34 @@ class LoadSampler {
   }
 }
 
-/** The benchmark files of this directory matching any filter (all without filters). */
-export function benchFiles(dir: string, ext: string, filters: readonly string[]): string[] {
-  return readdirSync(dir)
+/**
+ * The benchmark files of `names` (a directory listing) selected by the filters: those whose
+ * name contains any plain filter (all when there is none), minus those containing a `-name`
+ * filter. Pure.
+ */
+export function selectBenchFiles(
+  names: readonly string[],
+  ext: string,
+  filters: readonly string[],
+): string[] {
+  const include = filters.filter((f) => !f.startsWith('-'));
+  const exclude = filters.filter((f) => f.startsWith('-') && f.length > 1).map((f) => f.slice(1));
+  return names
     .filter((f) => f.endsWith(ext))
-    .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))
+    .filter((f) => include.length === 0 || include.some((x) => f.includes(x)))
+    .filter((f) => !exclude.some((x) => f.includes(x)))
     .sort();
+}
+
+export function benchFiles(dir: string, ext: string, filters: readonly string[]): string[] {
+  return selectBenchFiles(readdirSync(dir), ext, filters);
 }
 
 /** Markdown table of targets, one row each. */
 export function targetsMarkdown(rows: readonly (BenchTarget & { bench: string })[]): string {
   if (rows.length === 0) return '(no benchmark reported a target)';
-  const verdict = (m: boolean | undefined): string => (m === true ? 'met' : m === false ? '**NOT met**' : '—');
+  const verdict = (m: boolean | undefined): string =>
+    m === true ? 'met' : m === false ? '**NOT met**' : '—';
   return [
     '| benchmark | what | target | measured | verdict |',
     '|---|---|---|---|---|',
@@ -183,13 +204,20 @@ async function main(argv: readonly string[]): Promise<number> {
   const ext = import.meta.url.endsWith('.ts') ? '.bench.ts' : '.bench.js';
   const list = argv.includes('--list');
   const filters = argv.filter((a) => !a.startsWith('--'));
+  const unknown = argv.filter((a) => a.startsWith('--') && a !== '--list');
+  if (unknown.length > 0) {
+    console.log(`unknown option ${unknown.join(' ')}; usage: run.js [--list] [filter | -exclude]...`);
+    return 2;
+  }
   const files = benchFiles(here, ext, filters);
   if (list) {
     for (const f of files) console.log(f.slice(0, -ext.length));
     return 0;
   }
   if (files.length === 0) {
-    console.log(`no benchmark matches ${filters.join(' ')}; available: ${benchFiles(here, ext, []).join(' ')}`);
+    console.log(
+      `no benchmark matches ${filters.join(' ')}; available: ${benchFiles(here, ext, []).join(' ')}`,
+    );
     return 1;
   }
   const outDir = join(process.cwd(), '.bench');
@@ -200,7 +228,6 @@ async function main(argv: readonly string[]): Promise<number> {
   const sampler = new LoadSampler();
   const results: Record<string, unknown> = {};
   const targets: (BenchTarget & { bench: string })[] = [];
-  const sections: string[] = [];
   let failed = 0;
   console.log(`# benchmarks\n\n${machineMarkdown(machine)}\n\nrunning: ${files.join(', ')}\n`);
   for (const f of files) {
@@ -224,33 +251,55 @@ async function main(argv: readonly string[]): Promise<number> {
     if (code !== 0 || !parsed) {
       failed++;
       console.log(`FAILED (exit ${code}) after ${seconds.toFixed(0)} s\n`);
-      results[base] = { error: `exit ${code}`, seconds, load };
-      sections.push(`## ${base}\n\nFAILED (exit ${code})`);
+      results[base] = { error: `exit ${code}`, seconds, load, finished: new Date().toISOString() };
       continue;
     }
     if (!parsed.report) {
       console.log(`(skipped: ${parsed.skipped ?? 'no report'})\n`);
-      results[base] = { skipped: parsed.skipped, seconds, load };
+      results[base] = { skipped: parsed.skipped, seconds, load, finished: new Date().toISOString() };
       continue;
     }
     const report = parsed.report;
     const footer = `_${seconds.toFixed(0)} s; load average (1 min) during the run: min ${load.min}, mean ${load.mean}, max ${load.max}; benchmark process peak RSS ${parsed.maxRssMB ?? '?'} MB._`;
     console.log(`${report.markdown}\n\n${footer}\n`);
     writeFileSync(join(outDir, `${report.name}.md`), `${report.markdown}\n\n${footer}\n`);
-    results[report.name] = { ...report, seconds, load, maxRssMB: parsed.maxRssMB };
+    results[report.name] = {
+      ...report,
+      seconds,
+      load,
+      maxRssMB: parsed.maxRssMB,
+      finished: new Date().toISOString(),
+      footer,
+    };
     for (const t of report.targets ?? []) targets.push({ ...t, bench: report.name });
-    sections.push(`## ${report.name}\n\n${report.markdown}\n\n${footer}`);
   }
   sampler.stop();
+  const finished = new Date().toISOString();
+  // A filtered run updates its benchmarks in the previous summary and keeps the others.
+  let previous: { results?: Record<string, unknown>; targets?: (BenchTarget & { bench: string })[] } = {};
+  if (filters.length > 0) {
+    try {
+      previous = JSON.parse(readFileSync(join(outDir, 'summary.json'), 'utf8')) as typeof previous;
+    } catch {
+      previous = {};
+    }
+  }
+  const merged: Record<string, unknown> = { ...(previous.results ?? {}), ...results };
+  const allTargets = [...(previous.targets ?? []).filter((t) => !(t.bench in results)), ...targets];
   const summary = {
     machine,
     started: started.toISOString(),
-    finished: new Date().toISOString(),
+    finished,
     filters,
-    targets,
-    results,
+    targets: allTargets,
+    results: merged,
   };
   writeFileSync(join(outDir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
+  const sectionOf = (name: string, r: unknown): string => {
+    const x = r as { markdown?: string; footer?: string; error?: string; skipped?: string };
+    if (x.markdown !== undefined) return `## ${name}\n\n${x.markdown}\n\n${x.footer ?? ''}`;
+    return `## ${name}\n\n${x.error ? `FAILED (${x.error})` : `skipped: ${x.skipped ?? '?'}`}`;
+  };
   const md = [
     `# switchyard benchmarks, ${started.toISOString()}`,
     '',
@@ -258,12 +307,14 @@ async function main(argv: readonly string[]): Promise<number> {
     '',
     '## Targets',
     '',
-    targetsMarkdown(targets),
+    targetsMarkdown(allTargets),
     '',
-    ...sections.flatMap((s) => [s, '']),
+    ...Object.keys(merged)
+      .sort()
+      .flatMap((name) => [sectionOf(name, merged[name]), '']),
   ].join('\n');
   writeFileSync(join(outDir, 'summary.md'), md);
-  console.log(`## targets\n\n${targetsMarkdown(targets)}\n`);
+  console.log(`## targets (this run)\n\n${targetsMarkdown(targets)}\n`);
   console.log(
     `${files.length - failed} of ${files.length} benchmarks completed; written to ${join(outDir, 'summary.json')} and summary.md`,
   );

@@ -3,12 +3,13 @@
  * throughput, and the latency a proxy adds, for the userspace backend against nftables on the
  * same topology, and against no proxy at all.
  *
- * Topology: one throwaway network namespace (loopback only). Endpoint servers listen on
- * 127.0.0.2 (echo on :8080, sink on :8081); the Service is ClusterIP 10.96.99.1 (port 80 → echo,
+ * Topology: one throwaway network namespace, the node (192.168.77.2 on one end of a veth pair, its
+ * default route). Endpoint servers listen on 192.168.77.3 (a second local address; echo on
+ * :8080, sink on :8081); the Service is ClusterIP 10.96.99.1 (port 80 → echo,
  * 81 → sink); the load generator connects to the ClusterIP from the node itself (the output
  * path). Every role is its own process, as on a node: servers, load generator, and for
  * userspace the proxy (a process running the real UserspaceBackend, programming its nft table);
- * nftables is programmed by the real NftablesBackend. "direct" connects to 127.0.0.2 itself.
+ * nftables is programmed by the real NftablesBackend. "direct" connects to the endpoint itself.
  *
  *   conn/s      = connect, send 32 bytes, read the echo, close; 64 concurrent clients, 3 s
  *   latency     = one such connection at a time: p50/p99 of connect + first round trip
@@ -19,6 +20,7 @@
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
+import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import readline from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -32,7 +34,8 @@ import { endpoint, fullDelta, servicePort, snapshotOf } from '../support/snapsho
 import { machineInfo } from './run.js';
 
 const VIP = '10.96.99.1';
-const EP = '127.0.0.2';
+const NODE_IP = '192.168.77.2';
+const EP = '192.168.77.3';
 const ECHO_PORT = 8080;
 const SINK_PORT = 8081;
 const SELF = fileURLToPath(import.meta.url);
@@ -102,14 +105,22 @@ function oneConnection(host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     const c = net.connect({ host, port });
+    const timer = setTimeout(() => {
+      c.destroy();
+      reject(new Error('timeout'));
+    }, 3000);
     c.setNoDelay(true);
     c.once('connect', () => c.write('0123456789abcdef0123456789abcdef'));
     c.once('data', () => {
       const ms = performance.now() - t0;
+      clearTimeout(timer);
       c.destroy();
       resolve(ms);
     });
-    c.once('error', reject);
+    c.once('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
   });
 }
 
@@ -189,10 +200,10 @@ async function generateLoad(mode: Mode): Promise<void> {
   const host = mode === 'direct' ? EP : VIP;
   const echoPort = mode === 'direct' ? ECHO_PORT : 80;
   const sinkPort = mode === 'direct' ? SINK_PORT : 81;
-  for (let i = 0; i < 200; i++) await oneConnection(host, echoPort); // warm up
+  for (let i = 0; i < 200; i++) await oneConnection(host, echoPort).catch(() => 0); // warm up
   const rate = await connRate(host, echoPort, 3, 64);
   const lat: number[] = [];
-  for (let i = 0; i < 2000; i++) lat.push(await oneConnection(host, echoPort));
+  for (let i = 0; i < 2000; i++) lat.push(await oneConnection(host, echoPort).catch(() => Infinity));
   lat.sort((a, b) => a - b);
   const r = (await rtt(host, echoPort, 5000)).sort((a, b) => a - b);
   const mb = await upload(host, sinkPort, 1024 * 1024 * 1024);
@@ -224,8 +235,18 @@ function startRole(ns: string, role: string, arg?: string): { child: ChildProces
   });
   const rl = readline.createInterface({ input: child.stdout! });
   const line = new Promise<string>((resolve, reject) => {
-    rl.once('line', resolve);
-    child.once('exit', (code) => reject(new Error(`${role} exited with ${code}`)));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${role} ${arg ?? ''} gave no answer within 180 s`));
+    }, 180_000);
+    rl.once('line', (l) => {
+      clearTimeout(timer);
+      resolve(l);
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${role} exited with ${code}`));
+    });
   });
   return { child, line };
 }
@@ -241,45 +262,54 @@ function fmt(n: number, digits = 0): string {
   return Number.isFinite(n) ? n.toFixed(digits) : '-';
 }
 
-export async function run(): Promise<{ name: string; markdown: string; results: Record<string, LoadResult> }> {
-  const ns = `sybench-us-${process.pid}`;
+/** Measure one mode in a namespace of its own (no TIME_WAIT or conntrack left by another mode). */
+async function measure(mode: Mode): Promise<{ result: LoadResult; matcher?: string }> {
+  const ns = `sybench-us-${process.pid}-${mode}`;
   execFileSync('ip', ['netns', 'add', ns]);
-  const results: Record<string, LoadResult> = {};
-  let matcherImpl = '?';
   try {
-    execFileSync('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+    const ip = (...args: string[]): void => void execFileSync('ip', ['-n', ns, ...args]);
+    ip('link', 'set', 'lo', 'up');
+    ip('link', 'add', 'dummy0', 'type', 'veth', 'peer', 'name', 'dummy1');
+    ip('link', 'set', 'dummy1', 'up');
+    ip('link', 'set', 'dummy0', 'up');
+    ip('addr', 'add', `${NODE_IP}/24`, 'dev', 'dummy0');
+    ip('addr', 'add', `${EP}/32`, 'dev', 'dummy0');
     // the node's default route, so ClusterIPs are routable before any rule exists
-    execFileSync('ip', ['-n', ns, 'route', 'add', 'default', 'dev', 'lo']);
+    ip('route', 'add', 'default', 'dev', 'dummy0');
     const servers = startRole(ns, 'serve');
-    await servers.line;
-    const executor = new NetnsExecutor(ns);
+    let proxy: ChildProcess | undefined;
     try {
-      for (const mode of ['direct', 'nftables', 'userspace'] as const) {
-        let proxy: ChildProcess | undefined;
-        const nft = mode === 'nftables' ? nftablesRegistration.create(context(executor)) : undefined;
-        if (nft) {
-          const snap = snapshot();
-          await nft.sync(snap, fullDelta(snap));
-        }
-        if (mode === 'userspace') {
-          const p = startRole(ns, 'proxy');
-          proxy = p.child;
-          matcherImpl = (await p.line).split(' ')[1] ?? '?';
-        }
-        try {
-          const load = startRole(ns, 'load', mode);
-          results[mode] = JSON.parse(await load.line) as LoadResult;
-          await new Promise((r) => load.child.once('exit', r));
-        } finally {
-          if (proxy) await stop(proxy);
-          await nft?.cleanup();
-        }
+      await servers.line;
+      let matcher: string | undefined;
+      if (mode === 'nftables') {
+        const snap = snapshot();
+        await nftablesRegistration.create(context(new NetnsExecutor(ns))).sync(snap, fullDelta(snap));
       }
+      if (mode === 'userspace') {
+        const p = startRole(ns, 'proxy');
+        proxy = p.child;
+        matcher = (await p.line).split(' ')[1];
+      }
+      const load = startRole(ns, 'load', mode);
+      const result = JSON.parse(await load.line) as LoadResult;
+      await new Promise((r) => load.child.once('exit', r));
+      return { result, ...(matcher !== undefined ? { matcher } : {}) };
     } finally {
+      if (proxy) await stop(proxy);
       await stop(servers.child);
     }
   } finally {
     execFileSync('ip', ['netns', 'del', ns]);
+  }
+}
+
+export async function run(): Promise<{ name: string; markdown: string; results: Record<string, LoadResult> }> {
+  const results: Record<string, LoadResult> = {};
+  let matcherImpl = '?';
+  for (const mode of ['direct', 'nftables', 'userspace'] as const) {
+    const m = await measure(mode);
+    results[mode] = m.result;
+    if (m.matcher !== undefined) matcherImpl = m.matcher;
   }
   const d = results.direct;
   const added = (m: LoadResult | undefined, pick: (r: LoadResult) => number): string =>
@@ -293,6 +323,7 @@ export async function run(): Promise<{ name: string; markdown: string; results: 
     `### userspace backend vs nftables (${machineInfo()}; matcher: ${matcherImpl})`,
     '',
     'Node → ClusterIP → endpoint on the same node, every role its own process (see the file header).',
+    `Load average at the end: ${loadavg().map((x) => x.toFixed(2)).join(' ')} (2 cores: numbers are only comparable on an idle machine).`,
     '',
     '| path | new TCP conn/s (64 clients) | connect + first RTT p50 / p99 (ms) | RTT on a connection p50 / p99 (µs) | upload MB/s (1 conn) | added connect latency vs direct p50 / p99 (ms) |',
     '|---|---|---|---|---|---|',

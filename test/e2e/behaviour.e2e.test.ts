@@ -16,6 +16,10 @@ import { createBackend, DAEMON_ONLY_BACKENDS, proxyConfigFromFlags } from './bac
 import { BEHAVIOUR_TOPOLOGY, behaviourClusterState, casesByConfig, flagsFor } from './behaviour-table.js';
 import { caseGate, describeVerdict, runCase } from './behaviour-runner.js';
 
+// Extra kube-proxy/switchyard flags for every configuration, whitespace-separated, e.g.
+// SWITCHYARD_E2E_EXTRA_FLAGS='--backend-opt iptables.dispatch-bucket-min=0'.
+const EXTRA_FLAGS = (process.env.SWITCHYARD_E2E_EXTRA_FLAGS ?? '').split(/\s+/).filter(Boolean);
+
 const BACKENDS = (process.env.SWITCHYARD_E2E_BACKENDS ?? 'nftables')
   .split(',')
   .map((s) => s.trim())
@@ -73,7 +77,7 @@ for (const backendName of BACKENDS) {
       for (const [configName, cases] of casesByConfig()) {
         describe(`config ${configName}`, () => {
           beforeAll(async () => {
-            const config = proxyConfigFromFlags(flagsFor(configName));
+            const config = proxyConfigFromFlags([...flagsFor(configName), ...EXTRA_FLAGS]);
             // A new backend instance per configuration, as a restarted daemon with new flags:
             // its first (full) sync must replace whatever the previous one left.
             const backend = await createBackend(backendName, config, topology().executor);

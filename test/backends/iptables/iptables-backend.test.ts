@@ -6,6 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { FakeExecutor } from '../../../backends/exec/executor.js';
 import { iptablesRegistration, IptablesBackend } from '../../../backends/iptables/index.js';
+import { BUCKET_MIN_OPTION, bucketMinOption } from '../../../backends/iptables/iptables-backend.js';
+import { DEFAULT_BUCKET_MIN } from '../../../backends/iptables/render.js';
 import { endpointChainName } from '../../../backends/iptables/names.js';
 import { JUMPS, jumpInsertLine, jumpPresent } from '../../../backends/iptables/jumps.js';
 import { chooseVariant, summarizeSave } from '../../../backends/iptables/variant.js';
@@ -130,6 +132,114 @@ describe('IptablesBackend', () => {
     expect(restores[1]!.stdin).toContain('10.244.1.1:8080');
     expect(restores[1]!.stdin).toContain('10.244.1.5:8080');
     expect(exec.callsTo('iptables-legacy-save')).toHaveLength(2);
+  });
+
+  it('an endpoint change writes neither the dispatch chains nor the filter table; adding a Service writes the dispatch', async () => {
+    const { backend, exec } = make('legacy');
+    const s1 = snapshot([a, b]);
+    await backend.sync(s1, fullDelta(s1));
+    exec.calls.length = 0;
+    const b2 = plan({ name: 'b', clusterIP: '10.96.1.2', endpoints: [ep('10.244.1.7')] });
+    const s2 = snapshot([a, b2]);
+    const r = await backend.sync(s2, partialDelta([b.id]));
+    expect(r.full).toBe(false);
+    expect(r.stats!.dispatchChainsWritten).toBe(0);
+    const text = exec.callsTo('iptables-legacy-restore')[0]!.stdin!;
+    expect(text).toContain('10.244.1.7:8080');
+    expect(text).not.toMatch(/^:SY-SERVICES |^-A SY-SERVICES |^:SY-NODEPORTS /m);
+    expect(text).not.toContain('*filter');
+
+    exec.calls.length = 0;
+    const c = plan({ name: 'c', clusterIP: '10.96.1.3', nodePort: 30003, endpoints: [ep('10.244.1.8')] });
+    const s3 = snapshot([a, b2, c]);
+    const r3 = await backend.sync(s3, partialDelta([c.id]));
+    expect(r3.full).toBe(false);
+    const text3 = exec.callsTo('iptables-legacy-restore')[0]!.stdin!;
+    expect(text3).toMatch(/^:SY-SERVICES - \[0:0\]$/m);
+    expect(text3).toMatch(/^-A SY-SERVICES -d 10\.96\.1\.1\/32 .*-j SY-SVC-/m); // the whole chain
+    expect(text3).toMatch(/^-A SY-NODEPORTS .*--dport 30003 /m);
+    expect(text3).toMatch(/^\*filter$/m);
+    expect(text3).not.toContain(':SY-FORWARD ');
+    expect(text3).not.toContain(':SY-POSTROUTING ');
+
+    // Nothing changed: no restore at all.
+    exec.calls.length = 0;
+    const r4 = await backend.sync(s3, partialDelta([]));
+    expect(r4.full).toBe(false);
+    expect(exec.calls).toEqual([]);
+  });
+
+  it('after a failed partial restore the fallback full sync writes everything, and the next partial sync only the change', async () => {
+    const { backend, exec } = make('nft');
+    const s1 = snapshot([a, b]);
+    await backend.sync(s1, fullDelta(s1));
+    const c = plan({ name: 'c', clusterIP: '10.96.1.3', endpoints: [ep('10.244.1.8')] });
+    const s2 = snapshot([a, b, c]);
+    exec.calls.length = 0;
+    exec.failNext('iptables-nft-restore', 'iptables-restore: line 9 failed');
+    const r = await backend.sync(s2, partialDelta([c.id]));
+    expect(r.full).toBe(true);
+    expect(r.stats!.fallbacks).toBe(1);
+    const [failed, fallback] = exec.callsTo('iptables-nft-restore').map((x) => x.stdin!);
+    expect(failed).toContain(':SY-SERVICES - [0:0]');
+    for (const chain of ['SY-SERVICES', 'SY-NODEPORTS', 'SY-MARK-MASQ', 'SY-POSTROUTING', 'SY-FORWARD'])
+      expect(fallback).toContain(`:${chain} - [0:0]`);
+    expect(fallback).toContain('10.244.1.1:8080');
+
+    exec.calls.length = 0;
+    const a2 = plan({ name: 'a', clusterIP: '10.96.1.1', endpoints: [ep('10.244.1.1'), ep('10.244.1.9')] });
+    const s3 = snapshot([a2, b, c]);
+    const r3 = await backend.sync(s3, partialDelta([a.id]));
+    expect(r3.full).toBe(false);
+    expect(exec.calls.map((x) => x.command)).toEqual(['iptables-nft-restore']);
+    const text = exec.calls[0]!.stdin!;
+    expect(text).toContain('10.244.1.9:8080');
+    expect(text).not.toContain('-A SY-SERVICES ');
+    expect(text).not.toContain('10.244.1.8');
+  });
+
+  it('a failed restore does not update what is remembered as applied: after partial and fallback both fail, the next sync writes every dispatch chain', async () => {
+    const { backend, exec } = make('legacy');
+    const s1 = snapshot([a, b]);
+    await backend.sync(s1, fullDelta(s1));
+    const c = plan({ name: 'c', clusterIP: '10.96.1.3', endpoints: [ep('10.244.1.8')] });
+    const s2 = snapshot([a, b, c]);
+    exec.failNext('iptables-legacy-restore', 'partial failed');
+    exec.failNext('iptables-legacy-restore', 'full failed');
+    await expect(backend.sync(s2, partialDelta([c.id]))).rejects.toThrow(/full failed/);
+    exec.calls.length = 0;
+    // The core retries with the same partial delta: it must become full and rewrite the dispatch
+    // (which the failed attempts had rendered but never applied).
+    const r = await backend.sync(s2, partialDelta([c.id]));
+    expect(r.full).toBe(true);
+    const text = exec.callsTo('iptables-legacy-restore')[0]!.stdin!;
+    expect(text).toMatch(/^-A SY-SERVICES -d 10\.96\.1\.3\/32 /m);
+    expect(text).toMatch(/^:SY-FORWARD - \[0:0\]$/m);
+  });
+
+  it('reads the dispatch bucket threshold from --backend-opt iptables.dispatch-bucket-min', () => {
+    const log = silentLogger();
+    expect(bucketMinOption({}, log)).toBe(DEFAULT_BUCKET_MIN);
+    expect(bucketMinOption({ [BUCKET_MIN_OPTION]: '0' }, log)).toBe(0);
+    expect(bucketMinOption({ [BUCKET_MIN_OPTION]: '250' }, log)).toBe(250);
+    expect(bucketMinOption({ [BUCKET_MIN_OPTION]: 'never' }, log)).toBe(Number.POSITIVE_INFINITY);
+    for (const bad of ['', '-1', '1.5', 'lots'])
+      expect(bucketMinOption({ [BUCKET_MIN_OPTION]: bad }, log)).toBe(DEFAULT_BUCKET_MIN);
+  });
+
+  it('with the threshold at 0, the nat dispatch goes through bucket chains', async () => {
+    const exec = new FakeExecutor();
+    const backend = iptablesRegistration.create({
+      config: { ...testConfig('legacy'), backendOptions: { [BUCKET_MIN_OPTION]: '0' } },
+      logger: silentLogger(),
+      executor: exec,
+      metrics: recordingMetrics().metrics,
+    }) as IptablesBackend;
+    const s = snapshot([a, b]);
+    await backend.sync(s, fullDelta(s));
+    const text = exec.callsTo('iptables-legacy-restore')[0]!.stdin!;
+    expect(text).toMatch(/^-A SY-SERVICES -j SY-SERVICES-\d\d$/m);
+    expect(text).toMatch(/^-A SY-SERVICES-\d\d -d 10\.96\.1\.1\/32 /m);
   });
 
   it('a failed full restore throws and the next sync is full even when the delta is partial', async () => {

@@ -197,25 +197,118 @@ for (const variant of ['legacy', 'nft'] as const) {
     it('a partial sync whose restore fails (chain removed behind our back) falls back to a full one', async () => {
       const backend = makeBackend();
       await backend.sync(s1, fullDelta(s1));
-      // Someone deletes an unchanged Service's chains behind our back: the partial restore's
-      // dispatch chain jumps to a chain that no longer exists, so iptables-restore fails.
+      // Someone deletes an unchanged Service's chains behind our back. An endpoint change alone
+      // does not rewrite SY-SERVICES (it would not notice; the periodic full sync repairs it), but
+      // adding a Service does: its rewritten SY-SERVICES jumps to a chain that no longer
+      // exists, so iptables-restore fails and the backend falls back to a full sync.
       const svcChain = `SY-SVC-${servicePortHash(sctp.id)}`;
       const sep = endpointChainName(sctp.id, '10.244.1.6', 3868);
       for (const c of ['SY-SERVICES', svcChain, sep])
         inNs(`iptables-${variant}`, '-w', '5', '-t', 'nat', '-F', c);
       for (const c of [svcChain, sep]) inNs(`iptables-${variant}`, '-w', '5', '-t', 'nat', '-X', c);
       const web2 = plan({ name: 'web', clusterIP: '10.96.0.10', endpoints: [ep('10.244.1.2')] });
-      const s2 = snapshot([web2, dns, sctp, shop, empty, itp, web6], {
+      const added = plan({ name: 'added', clusterIP: '10.96.0.77', endpoints: [ep('10.244.1.77')] });
+      const s2 = snapshot([web2, dns, sctp, shop, empty, itp, web6, added], {
         families: ['IPv4', 'IPv6'],
         generation: 2,
       });
-      const r = await backend.sync(s2, partialDelta([web2.id]));
+      const r = await backend.sync(s2, partialDelta([web2.id, added.id]));
       expect(r.stats!.fallbacks).toBeGreaterThanOrEqual(1);
       expect(r.full).toBe(true);
       const out = save();
       expect(out).toContain(`:${sep} `);
       expect(out).toContain('--to-destination 10.244.1.6:3868');
+      expect(out).toContain('--to-destination 10.244.1.77:8080');
+
+      // The next partial sync starts from what the fallback applied.
+      const web3 = plan({ name: 'web', clusterIP: '10.96.0.10', endpoints: [ep('10.244.1.3')] });
+      const s3 = snapshot([web3, dns, sctp, shop, empty, itp, web6, added], {
+        families: ['IPv4', 'IPv6'],
+        generation: 3,
+      });
+      const r3 = await backend.sync(s3, partialDelta([web3.id]));
+      expect(r3.full).toBe(false);
+      expect(r3.stats!.fallbacks).toBe(0);
+      const out3 = save();
+      expect(out3).toContain('--to-destination 10.244.1.3:8080');
+      expect(out3).not.toContain(endpointChainName(web.id, '10.244.1.2', 8080));
+      expect(out3).toContain(`-j SY-SVC-${servicePortHash(added.id)}`);
     });
+
+    for (const bucketMin of ['default', '0'] as const) {
+      it(`after a series of partial syncs our rules equal a fresh full sync's (dispatch buckets: ${bucketMin})`, async () => {
+        const config =
+          bucketMin === 'default'
+            ? testConfig(variant)
+            : { ...testConfig(variant), backendOptions: { 'iptables.dispatch-bucket-min': bucketMin } };
+        const mk = (): IptablesBackend =>
+          new IptablesBackend({
+            config,
+            logger: silentLogger(),
+            executor: new NetnsExecutor(ns, new SpawnExecutor()),
+            metrics: recordingMetrics().metrics,
+          });
+        // Only our own rules, counters dropped, order-insensitive.
+        const ours = (): string[] =>
+          [save(), save(6)]
+            .flatMap((t) => t.split('\n'))
+            .filter((l) => l.startsWith(':SY-') || l.startsWith('-A SY-'))
+            .map((l) => (l.startsWith(':') ? l.slice(0, l.indexOf(' ')) : l))
+            .sort();
+        const backend = mk();
+        await backend.sync(s1, fullDelta(s1));
+        const opts = { families: ['IPv4', 'IPv6'] as const };
+        const web2 = plan({
+          name: 'web',
+          clusterIP: '10.96.0.10',
+          endpoints: [ep('10.244.1.2'), ep('10.244.2.44', 8080, false)],
+        });
+        const extra = Array.from({ length: 6 }, (_, i) =>
+          plan({
+            name: `x${i}`,
+            clusterIP: `10.96.5.${i + 1}`,
+            nodePort: i % 2 === 0 ? 31000 + i : undefined,
+            endpoints: [ep(`10.244.5.${i + 1}`)],
+          }),
+        );
+        const steps: { ports: ReturnType<typeof plan>[]; changed: string[]; removed: string[] }[] = [
+          { ports: [web2, dns, sctp, shop, empty, itp, web6], changed: [web2.id], removed: [] },
+          {
+            ports: [web2, dns, sctp, shop, empty, itp, web6, ...extra],
+            changed: extra.map((x) => x.id),
+            removed: [],
+          },
+          {
+            ports: [web2, dns, shop, itp, web6, ...extra.slice(2)],
+            changed: [],
+            removed: [sctp.id, empty.id, extra[0]!.id, extra[1]!.id],
+          },
+          {
+            ports: [web2, dns, shop, itp, web6, extra[2]!],
+            changed: [],
+            removed: extra.slice(3).map((x) => x.id),
+          },
+        ];
+        let gen = 1;
+        let last = s1;
+        for (const st of steps) {
+          last = snapshot(st.ports, { ...opts, families: ['IPv4', 'IPv6'], generation: ++gen });
+          const r = await backend.sync(last, partialDelta(st.changed, st.removed));
+          expect(r.full).toBe(false);
+          expect(r.stats!.fallbacks).toBe(0);
+        }
+        const afterPartials = ours();
+        if (bucketMin === '0')
+          expect(afterPartials.some((l) => /^-A SY-SERVICES -j SY-SERVICES-\d\d$/.test(l))).toBe(true);
+        // A restarted backend's full sync of the same snapshot: deletes nothing, changes nothing.
+        const fresh = mk();
+        await fresh.sync(last, fullDelta(last));
+        expect(ours()).toEqual(afterPartials);
+        // and cleanup removes the bucket chains with the rest
+        await fresh.cleanup();
+        expect(ours()).toEqual([]);
+      });
+    }
 
     it('cleanup removes every chain and jump of ours and leaves the foreign rules', async () => {
       const backend = makeBackend();

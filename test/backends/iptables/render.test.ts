@@ -12,6 +12,8 @@ import {
   servicePortHash,
 } from '../../../backends/iptables/names.js';
 import {
+  bucketChain,
+  DISPATCH_BUCKETS,
   markHex,
   parseSaveChains,
   renderFamily as renderParts,
@@ -19,6 +21,7 @@ import {
   type FamilyRender,
   type RenderOptions,
 } from '../../../backends/iptables/render.js';
+import type { Snapshot } from '../../../core/model/snapshot.js';
 import { ep, fullDelta, partialDelta, plan, snapshot } from './fixtures.js';
 
 function renderFamily(...args: Parameters<typeof renderParts>): FamilyRender & { text: string } {
@@ -420,7 +423,7 @@ describe('renderFamily: partial syncs and stale chains', () => {
   const s1 = snapshot([a, b, c]);
   const first = renderFamily(s1, 'IPv4', fullDelta(s1), undefined, OPTS);
 
-  it('rewrites only changed Service ports plus the dispatch chains, deleting the chains they no longer use', () => {
+  it('rewrites only changed Service ports, deleting the chains they no longer use; unchanged dispatch chains are not written', () => {
     const a2 = plan({ name: 'a', clusterIP: '10.96.1.1', endpoints: [ep('10.244.1.1'), ep('10.244.1.9')] });
     const s2 = snapshot([a2, b, c]);
     const r = renderFamily(s2, 'IPv4', partialDelta([a.id]), first.applied, OPTS);
@@ -434,11 +437,23 @@ describe('renderFamily: partial syncs and stale chains', () => {
     expect(nat.at(-1)).toBe(`-X ${gone}`);
     expect(nat.filter((l) => l.startsWith('-X '))).toEqual([`-X ${gone}`]);
     // b and c are untouched: no declaration (which would flush them), no rules.
-    expect(nat.some((l) => l.includes(svcChain(b.id)) && !l.startsWith('-A SY-SERVICES '))).toBe(false);
+    expect(nat.some((l) => l.includes(svcChain(b.id)))).toBe(false);
     expect(nat.some((l) => l.startsWith(`:${svcChain(c.id)}`))).toBe(false);
-    // but the dispatch chain still jumps to them.
-    expect(chainRules(r.text, 'nat', CHAINS.services).some((l) => l.endsWith(svcChain(c.id)))).toBe(true);
-    expect(chainRules(r.text, 'nat', CHAINS.nodePorts)).toHaveLength(1);
+    // The dispatch rules are what the kernel already holds: neither declared (flushed) nor written.
+    expect(r.stats.dispatchChainsWritten).toBe(0);
+    expect(nat.filter((l) => l.startsWith(':SY-') && !/^:SY-(SVC|SEP)-/.test(l))).toEqual([]);
+    expect(nat.some((l) => l.startsWith('-A SY-SERVICES ') || l.startsWith('-A SY-NODEPORTS '))).toBe(false);
+    // Nothing in filter changed: the table is left out (legacy does not rewrite it).
+    expect(r.text).not.toContain('*filter');
+    // The remembered dispatch still jumps to every Service port.
+    const remembered = r.applied.dispatch.nat.get(CHAINS.services)!;
+    expect(remembered.some((l) => l.endsWith(svcChain(c.id)))).toBe(true);
+    // reused as is, not rebuilt from every Service port
+    expect(remembered).toBe(first.applied.dispatch.nat.get(CHAINS.services));
+    expect(r.applied.dispatch.filter.get(CHAINS.services)).toBe(
+      first.applied.dispatch.filter.get(CHAINS.services),
+    );
+    expect(r.applied.dispatch.nat.get(CHAINS.nodePorts)).toHaveLength(1);
     expect(r.applied.services.get(b.id)).toBe(first.applied.services.get(b.id));
     expect(r.applied.natRules).toBe(first.applied.natRules);
   });
@@ -455,6 +470,9 @@ describe('renderFamily: partial syncs and stale chains', () => {
     expect(r.text).not.toContain('10.96.1.2/32');
     expect(r.applied.services.has(b.id)).toBe(false);
     expect(chainRules(r.text, 'nat', CHAINS.nodePorts)).toEqual([]);
+    expect(table(r.text, 'nat')).toContain(':SY-NODEPORTS - [0:0]'); // flushed
+    expect(r.applied.dispatch.nat.get(CHAINS.services)!.some((l) => l.includes('10.96.1.2/32'))).toBe(false);
+    expect(chainRules(r.text, 'nat', CHAINS.services).some((l) => l.endsWith(svcChain(c.id)))).toBe(true);
   });
 
   it('a Service port losing its endpoints deletes its nat chains and gains a REJECT', () => {
@@ -506,5 +524,204 @@ describe('renderFamily: partial syncs and stale chains', () => {
     const t = parseSaveChains(save);
     expect([...t.get('nat')!]).toEqual(['PREROUTING', 'SY-SERVICES']);
     expect([...t.get('filter')!]).toEqual(['SY-FORWARD']);
+  });
+});
+
+describe('renderFamily: dispatch chains written only when they change', () => {
+  const a = plan({ name: 'a', clusterIP: '10.96.1.1', endpoints: [ep('10.244.1.1'), ep('10.244.1.2')] });
+  const b = plan({ name: 'b', clusterIP: '10.96.1.2', nodePort: 30002, endpoints: [ep('10.244.1.3')] });
+  const s1 = snapshot([a, b]);
+  const first = renderFamily(s1, 'IPv4', fullDelta(s1), undefined, OPTS);
+  const declared = (text: string, tbl: 'nat' | 'filter'): string[] =>
+    table(text, tbl)
+      .filter((l) => l.startsWith(':'))
+      .map((l) => l.slice(1, l.indexOf(' ')));
+
+  it('a full render writes every dispatch and fixed chain', () => {
+    expect(declared(first.text, 'nat')).toEqual(
+      expect.arrayContaining([...first.applied.dispatch.nat.keys()]),
+    );
+    expect(declared(first.text, 'filter')).toEqual(
+      expect.arrayContaining([...first.applied.dispatch.filter.keys()]),
+    );
+    expect(first.stats.dispatchChainsWritten).toBe(
+      first.applied.dispatch.nat.size + first.applied.dispatch.filter.size,
+    );
+  });
+
+  it('adding a Service rewrites the dispatch chains it appears in, and only those', () => {
+    const c = plan({ name: 'c', clusterIP: '10.96.1.3', nodePort: 30003, endpoints: [ep('10.244.1.4')] });
+    const s2 = snapshot([a, b, c]);
+    const r = renderFamily(s2, 'IPv4', partialDelta([c.id]), first.applied, OPTS);
+    expect(r.full).toBe(false);
+    expect(declared(r.text, 'nat').filter((n) => !/^SY-(SVC|SEP|EXT)-/.test(n))).toEqual([
+      CHAINS.services,
+      CHAINS.nodePorts,
+    ]);
+    // the whole chain is written, old rules included
+    expect(chainRules(r.text, 'nat', CHAINS.services)).toEqual(r.applied.dispatch.nat.get(CHAINS.services));
+    expect(chainRules(r.text, 'nat', CHAINS.services).some((l) => l.endsWith(svcChain(a.id)))).toBe(true);
+    expect(chainRules(r.text, 'nat', CHAINS.nodePorts)).toHaveLength(2);
+    // filter SY-SERVICES gains the new ClusterIP's REJECT; the other filter chains are unchanged
+    expect(declared(r.text, 'filter')).toEqual([CHAINS.services]);
+    expect(chainRules(r.text, 'filter', CHAINS.services).some((l) => l.includes('-d 10.96.1.3/32'))).toBe(
+      true,
+    );
+    expect(r.text).not.toContain(CHAINS.postrouting);
+    expect(r.text).not.toContain(CHAINS.forward);
+  });
+
+  it('a partial render with nothing changed produces no restore input at all', () => {
+    const r = renderFamily(s1, 'IPv4', partialDelta([]), first.applied, OPTS);
+    expect(r.text).toBe('');
+    expect(r.stats.dispatchChainsWritten).toBe(0);
+    expect(r.applied.dispatch).toEqual(first.applied.dispatch);
+  });
+
+  it('a changed Service port is rewritten even when its chains come out the same (its dispatch is not)', () => {
+    const r = renderFamily(s1, 'IPv4', partialDelta([a.id]), first.applied, OPTS);
+    expect(r.text).toContain(`:${svcChain(a.id)} - [0:0]`);
+    expect(r.text).not.toContain('-A SY-SERVICES ');
+    expect(r.text).not.toContain('*filter');
+  });
+
+  it('a health check node port change rewrites filter SY-NODEPORTS only', () => {
+    const s2: Snapshot = {
+      ...snapshot([a, b]),
+      healthChecks: [
+        { serviceKey: 'default/b', namespace: 'default', name: 'b', port: 32000, localEndpoints: 1 },
+      ],
+    };
+    const r = renderFamily(s2, 'IPv4', partialDelta([]), first.applied, OPTS);
+    expect(r.text).not.toContain('*nat');
+    expect(declared(r.text, 'filter')).toEqual([CHAINS.nodePorts]);
+  });
+
+  it('a change outside the Service ports (cluster CIDRs) makes the render full', () => {
+    const s2 = snapshot([a, b], { clusterCIDRsV4: ['10.244.0.0/16', '10.245.0.0/16'] });
+    const r = renderFamily(s2, 'IPv4', partialDelta([]), first.applied, OPTS);
+    expect(r.full).toBe(true);
+    expect(chainRules(r.text, 'nat', CHAINS.masqNonPod)).toHaveLength(3);
+    expect(r.text).toContain(`:${svcChain(b.id)} - [0:0]`);
+  });
+});
+
+describe('renderFamily: bucketed nat dispatch', () => {
+  const BUCKETED: RenderOptions = { ...OPTS, dispatchBucketMin: 0 };
+  const ports = Array.from({ length: 12 }, (_, i) =>
+    plan({
+      name: `s${i}`,
+      clusterIP: `10.96.2.${i + 1}`,
+      nodePort: i % 3 === 0 ? 30100 + i : undefined,
+      endpoints: [ep(`10.244.2.${i + 1}`)],
+    }),
+  );
+  const s1 = snapshot(ports);
+  const first = renderFamily(s1, 'IPv4', fullDelta(s1), undefined, BUCKETED);
+  const bucketOf = (id: string): string => bucketChain(CHAINS.services, servicePortHash(id));
+
+  it('names buckets within the chain name limit and spreads Service ports over them', () => {
+    const names = new Set<string>();
+    for (let i = 0; i < 2000; i++)
+      names.add(bucketChain(CHAINS.services, servicePortHash(`ns/s${i}:/TCP/IPv4`)));
+    expect(names.size).toBe(DISPATCH_BUCKETS);
+    for (const n of names) {
+      expect(n).toMatch(/^SY-SERVICES-\d\d$/);
+      expect(n.length).toBeLessThanOrEqual(MAX_CHAIN_NAME);
+    }
+  });
+
+  it('SY-SERVICES jumps to the non-empty buckets, then to SY-NODEPORTS last; each rule sits in its bucket', () => {
+    const top = chainRules(first.text, 'nat', CHAINS.services);
+    const buckets = new Set(ports.map((p) => bucketOf(p.id)));
+    expect(top.slice(0, -1)).toEqual([...buckets].sort().map((bk) => `-A SY-SERVICES -j ${bk}`));
+    expect(top.at(-1)).toMatch(/-j SY-NODEPORTS$/);
+    for (const p of ports) {
+      expect(chainRules(first.text, 'nat', bucketOf(p.id))).toContain(
+        `-A ${bucketOf(p.id)} -d ${p.clusterIP}/32 -p tcp -m tcp --dport 80 -m comment --comment "${p.id} cluster IP" -j ${svcChain(p.id)}`,
+      );
+    }
+    const np = chainRules(first.text, 'nat', CHAINS.nodePorts);
+    expect(np).toHaveLength(
+      new Set(
+        ports.filter((p) => p.nodePort).map((p) => bucketChain(CHAINS.nodePorts, servicePortHash(p.id))),
+      ).size,
+    );
+    expect(np.every((l) => /^-A SY-NODEPORTS -j SY-NODEPORTS-\d\d$/.test(l))).toBe(true);
+  });
+
+  it('adding a Service rewrites its bucket only (and SY-SERVICES only when the bucket is new)', () => {
+    // a Service whose bucket already exists
+    let extra = plan({ name: 'x0', clusterIP: '10.96.3.1', endpoints: [ep('10.244.3.1')] });
+    for (let i = 1; !first.applied.dispatch.nat.has(bucketOf(extra.id)); i++)
+      extra = plan({ name: `x${i}`, clusterIP: '10.96.3.1', endpoints: [ep('10.244.3.1')] });
+    const s2 = snapshot([...ports, extra]);
+    const r = renderFamily(s2, 'IPv4', partialDelta([extra.id]), first.applied, BUCKETED);
+    expect(r.full).toBe(false);
+    const nat = table(r.text, 'nat');
+    const dispatchDecl = nat.filter((l) => l.startsWith(':SY-') && !/^:SY-(SVC|SEP)-/.test(l));
+    expect(dispatchDecl).toEqual([`:${bucketOf(extra.id)} - [0:0]`]);
+    expect(chainRules(r.text, 'nat', bucketOf(extra.id))).toHaveLength(
+      first.applied.dispatch.nat.get(bucketOf(extra.id))!.length + 1,
+    );
+    // a Service in a new bucket
+    let fresh = plan({ name: 'y0', clusterIP: '10.96.3.2', endpoints: [ep('10.244.3.2')] });
+    for (let i = 1; first.applied.dispatch.nat.has(bucketOf(fresh.id)); i++)
+      fresh = plan({ name: `y${i}`, clusterIP: '10.96.3.2', endpoints: [ep('10.244.3.2')] });
+    const s3 = snapshot([...ports, fresh]);
+    const r3 = renderFamily(s3, 'IPv4', partialDelta([fresh.id]), first.applied, BUCKETED);
+    const decl3 = table(r3.text, 'nat')
+      .filter((l) => l.startsWith(':SY-') && !/^:SY-(SVC|SEP)-/.test(l))
+      .sort();
+    expect(decl3).toEqual([`:${bucketOf(fresh.id)} - [0:0]`, ':SY-SERVICES - [0:0]'].sort());
+    expect(chainRules(r3.text, 'nat', CHAINS.services)).toContain(`-A SY-SERVICES -j ${bucketOf(fresh.id)}`);
+  });
+
+  it('removing the last Service of a bucket deletes the bucket chain after SY-SERVICES stops jumping to it', () => {
+    const counts = new Map<string, number>();
+    for (const p of ports) counts.set(bucketOf(p.id), (counts.get(bucketOf(p.id)) ?? 0) + 1);
+    const lonely = ports.find((p) => counts.get(bucketOf(p.id)) === 1 && p.nodePort === undefined)!;
+    const s2 = snapshot(ports.filter((p) => p !== lonely));
+    const r = renderFamily(s2, 'IPv4', partialDelta([], [lonely.id]), first.applied, BUCKETED);
+    const nat = table(r.text, 'nat');
+    expect(nat).toContain(`-X ${bucketOf(lonely.id)}`);
+    expect(chainRules(r.text, 'nat', CHAINS.services)).not.toContain(
+      `-A SY-SERVICES -j ${bucketOf(lonely.id)}`,
+    );
+    expect(nat.indexOf(`-X ${bucketOf(lonely.id)}`)).toBeGreaterThan(
+      nat.findIndex((l) => l.startsWith('-A SY-SERVICES ')),
+    );
+    expect(r.applied.dispatch.nat.has(bucketOf(lonely.id))).toBe(false);
+  });
+
+  it('crossing the threshold in a partial render moves the rules between layouts and deletes the buckets', () => {
+    const small = renderFamily(s1, 'IPv4', partialDelta([]), first.applied, {
+      ...OPTS,
+      dispatchBucketMin: 100,
+    });
+    expect(small.full).toBe(false);
+    const nat = table(small.text, 'nat');
+    const buckets = [...first.applied.dispatch.nat.keys()].filter((c) => /-\d\d$/.test(c));
+    expect(buckets.length).toBeGreaterThan(0);
+    for (const bk of buckets) expect(nat).toContain(`-X ${bk}`);
+    expect(chainRules(small.text, 'nat', CHAINS.services)).toHaveLength(ports.length + 1);
+    // a later full render in the small layout deletes nothing more
+    const again = renderFamily(s1, 'IPv4', partialDelta([]), small.applied, {
+      ...OPTS,
+      dispatchBucketMin: 100,
+    });
+    expect(again.text).toBe('');
+  });
+
+  it('a full render keeps live bucket chains found in the kernel and deletes stale ones', () => {
+    const live = bucketOf(ports[0]!.id);
+    const stale = [...Array(DISPATCH_BUCKETS).keys()]
+      .map((i) => `SY-SERVICES-${String(i).padStart(2, '0')}`)
+      .find((n) => !first.applied.dispatch.nat.has(n))!;
+    const r = renderFamily(s1, 'IPv4', fullDelta(s1), undefined, BUCKETED, {
+      nat: new Set([live, stale]),
+      filter: new Set(),
+    });
+    expect(table(r.text, 'nat').filter((l) => l.startsWith('-X '))).toEqual([`-X ${stale}`]);
   });
 });

@@ -236,7 +236,7 @@ describe('ipvs render: incremental syncs', () => {
   const p1 = full(s1);
 
   it('nothing changed → nothing to run', () => {
-    const p = next(s1, partialDelta([]), p1.state);
+    const p = next(s1, partialDelta([]), p1.commit());
     expect([p.ipvs, p.ipsetAdd, p.ipsetDel, p.addressAdd, p.addressDel]).toEqual(['', '', '', '', '']);
     expect(p.full).toBe(false);
   });
@@ -247,22 +247,22 @@ describe('ipvs render: incremental syncs', () => {
       clusterIP: '10.96.0.10',
       clusterEndpoints: [ep1, ep2, endpoint('10.244.3.3', 8080)],
     });
-    const p = next(withPorts(s1, [a2]), partialDelta([a2.id]), p1.state);
+    const p = next(withPorts(s1, [a2]), partialDelta([a2.id]), p1.commit());
     expect(lines(p.ipvs)).toEqual(['-a -t 10.96.0.10:80 -r 10.244.3.3:8080 -m -w 1']);
     expect(p.ipsetAdd + p.ipsetDel + p.addressAdd + p.addressDel).toBe('');
   });
 
   it('a TCP endpoint that goes away drains at weight 0; it comes back at weight 1', () => {
     const a2 = servicePort({ name: 'a', clusterIP: '10.96.0.10', clusterEndpoints: [ep1] });
-    const p = next(withPorts(s1, [a2]), partialDelta([a2.id]), p1.state);
+    const p = next(withPorts(s1, [a2]), partialDelta([a2.id]), full(s1).commit());
     expect(lines(p.ipvs)).toEqual(['-e -t 10.96.0.10:80 -r 10.244.2.10:8080 -m -w 0']);
-    expect([...(p.state.draining.get('TCP|10.96.0.10|80') ?? [])]).toEqual(['10.244.2.10|8080']);
+    expect([...(p.commit().draining.get('TCP|10.96.0.10|80') ?? [])]).toEqual(['10.244.2.10|8080']);
     // still gone at the next sync: nothing more to say (the backend removes it once drained)
-    const again = next(withPorts(s1, [a2]), partialDelta([a2.id]), p.state);
+    const again = next(withPorts(s1, [a2]), partialDelta([a2.id]), p.commit());
     expect(again.ipvs).toBe('');
-    const back = next(s1, partialDelta([a.id]), p.state);
+    const back = next(s1, partialDelta([a.id]), p.commit());
     expect(lines(back.ipvs)).toEqual(['-e -t 10.96.0.10:80 -r 10.244.2.10:8080 -m -w 1']);
-    expect(back.state.draining.size).toBe(0);
+    expect(back.commit().draining.size).toBe(0);
   });
 
   it('a UDP endpoint that goes away is removed at once', () => {
@@ -281,7 +281,7 @@ describe('ipvs render: incremental syncs', () => {
       port: 53,
       clusterEndpoints: [endpoint('10.244.1.10', 5353)],
     });
-    const p = next(withPorts(s, [u2]), partialDelta([u2.id]), full(s).state);
+    const p = next(withPorts(s, [u2]), partialDelta([u2.id]), full(s).commit());
     expect(lines(p.ipvs)).toEqual(['-d -u 10.96.0.12:53 -r 10.244.2.10:5353']);
   });
 
@@ -294,22 +294,35 @@ describe('ipvs render: incremental syncs', () => {
       clusterEndpoints: [ep1],
     });
     const s = snapshotOf([a, a81, b]);
-    const base = full(s).state;
+    const base = full(s).commit();
     const p = next(withPorts(s, [], [a81.id]), partialDelta([], [a81.id]), base);
     expect(lines(p.ipvs)).toEqual(['-D -t 10.96.0.10:81']);
     expect(lines(p.ipsetDel)).toEqual(['del SYV-CLUSTER-IP 10.96.0.10,tcp:81']);
     expect(p.addressDel).toBe(''); // port 80 still uses 10.96.0.10
-    const p2 = next(withPorts(s, [], [a81.id, a.id]), partialDelta([], [a.id]), p.state);
+    const p2 = next(withPorts(s, [], [a81.id, a.id]), partialDelta([], [a.id]), p.commit());
     expect(lines(p2.addressDel)).toEqual(['address del 10.96.0.10/32 dev swy-ipvs0']);
     expect(lines(p2.ipsetDel)).toEqual(['del SYV-CLUSTER-IP 10.96.0.10,tcp:80', 'del SYV-IPS 10.96.0.10']);
   });
 
   it('losing every endpoint adds a REJECT member; getting one back removes it', () => {
     const a0 = servicePort({ name: 'a', clusterIP: '10.96.0.10', clusterEndpoints: [] });
-    const p = next(withPorts(s1, [a0]), partialDelta([a0.id]), p1.state);
+    const p = next(withPorts(s1, [a0]), partialDelta([a0.id]), full(s1).commit());
     expect(lines(p.ipsetAdd)).toEqual(['add SYV-REJECT 10.96.0.10,tcp:80']);
-    const back = next(s1, partialDelta([a.id]), p.state);
+    const back = next(s1, partialDelta([a.id]), p.commit());
     expect(lines(back.ipsetDel)).toEqual(['del SYV-REJECT 10.96.0.10,tcp:80']);
+  });
+
+  it('a plan changes nothing until it is committed', () => {
+    const base = full(s1).commit();
+    const a0 = servicePort({ name: 'a', clusterIP: '10.96.0.10', clusterEndpoints: [] });
+    const p = next(withPorts(s1, [a0]), partialDelta([a0.id]), base);
+    expect(base.virtualServers.get('TCP|10.96.0.10|80')?.reals.size).toBe(2);
+    expect(base.entries.has('SYV-REJECT 10.96.0.10,tcp:80')).toBe(false);
+    const after = p.commit();
+    expect(after.virtualServers.get('TCP|10.96.0.10|80')?.reals.size).toBe(2); // draining at weight 0
+    expect(after.draining.get('TCP|10.96.0.10|80')?.size).toBe(2);
+    expect(after.entries.has('SYV-REJECT 10.96.0.10,tcp:80')).toBe(true);
+    expect(p.stats.realServers).toBe(3);
   });
 
   it('an affinity change edits the virtual server', () => {
@@ -319,7 +332,7 @@ describe('ipvs render: incremental syncs', () => {
       sessionAffinity: { timeoutSeconds: 60 },
       clusterEndpoints: [ep1, ep2],
     });
-    const p = next(withPorts(s1, [a2]), partialDelta([a2.id]), p1.state);
+    const p = next(withPorts(s1, [a2]), partialDelta([a2.id]), p1.commit());
     expect(lines(p.ipvs)).toEqual(['-E -t 10.96.0.10:80 -s rr -p 60']);
   });
 
@@ -337,10 +350,10 @@ describe('ipvs render: incremental syncs', () => {
       reachableEndpoints: changed.clusterEndpoints,
     };
     const t = performance.now();
-    const p = next(withPorts(big, [changedPort]), partialDelta([id]), base.state);
+    const p = next(withPorts(big, [changedPort]), partialDelta([id]), base.commit());
     const ms = performance.now() - t;
     expect(lines(p.ipvs)).toEqual([`-a -t ${port.clusterIP}:80 -r 10.250.0.1:8080 -m -w 1`]);
-    expect(ms).toBeLessThan(1000); // generous: it copies a few maps, never re-renders
+    expect(ms).toBeLessThan(200); // generous: it touches one Service port, never copies the state
   });
 });
 

@@ -372,13 +372,15 @@ describe('userspace backend (real sockets on loopback)', () => {
     expect([...names][0]).toMatch(/^pod-[abc]$/);
   });
 
-  it('works with the WebAssembly matcher when it loads', async () => {
+  it('makes its own matcher (WebAssembly when it loads) at the first sync', async () => {
     await backend.close();
-    const matcher = await createMatcher({ seed: 3 });
-    backend = new UserspaceBackend(context(executor), { matcher, listenHosts: { IPv4: '127.0.0.1' } });
+    const expected = (await createMatcher({ seed: 3 })).implementation;
+    backend = new UserspaceBackend(context(executor), { listenHosts: { IPv4: '127.0.0.1' } });
+    expect(backend.matcher).toBeUndefined();
     const sp = servicePort({ name: 'web', clusterEndpoints: await threeEndpoints() });
     const snap: Snapshot = snapshotOf([sp]);
     await backend.sync(snap, fullDelta(snap));
+    expect(backend.matcher?.implementation).toBe(expected);
     expect(who(await tcpRequest(listener(sp)))).toMatch(/^pod-[abc]$/);
   });
 
