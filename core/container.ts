@@ -28,7 +28,12 @@ import { Tracker } from './tracker/tracker.js';
 import { TOKENS } from './tokens.js';
 
 /** The backends that ship with switchyard, in --help order. */
-export const BUILTIN_BACKENDS: readonly BackendRegistration[] = [nftablesRegistration, iptablesRegistration, ipvsRegistration, userspaceRegistration];
+export const BUILTIN_BACKENDS: readonly BackendRegistration[] = [
+  nftablesRegistration,
+  iptablesRegistration,
+  ipvsRegistration,
+  userspaceRegistration,
+];
 
 /** A registry holding the built-in backends (plugins add theirs with loadPlugins). */
 export function builtinRegistry(extra: readonly BackendRegistration[] = []): BackendRegistryImpl {

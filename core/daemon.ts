@@ -71,7 +71,11 @@ export class Daemon {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       await this.pipeline.stop();
-      await Promise.allSettled([this.healthServer.stop(), this.metricsServer.stop(), this.serviceHealth.stop()]);
+      await Promise.allSettled([
+        this.healthServer.stop(),
+        this.metricsServer.stop(),
+        this.serviceHealth.stop(),
+      ]);
       await this.backend.close?.();
       this.log.info('switchyard stopped; rules stay in place (use --cleanup to remove them)');
     })();

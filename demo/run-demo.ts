@@ -59,10 +59,25 @@ function targets(services: readonly KubeService[], topology: Topology): Target[]
     const name = svc.metadata?.name ?? '?';
     for (const p of svc.spec?.ports ?? []) {
       if (!svc.spec?.clusterIP || p.port === undefined) continue;
-      out.push({ label: `${name} ClusterIP ${svc.spec.clusterIP}:${p.port}`, from: 'node', host: svc.spec.clusterIP, port: p.port });
-      out.push({ label: `${name} ClusterIP ${svc.spec.clusterIP}:${p.port}`, from: aPod, host: svc.spec.clusterIP, port: p.port });
+      out.push({
+        label: `${name} ClusterIP ${svc.spec.clusterIP}:${p.port}`,
+        from: 'node',
+        host: svc.spec.clusterIP,
+        port: p.port,
+      });
+      out.push({
+        label: `${name} ClusterIP ${svc.spec.clusterIP}:${p.port}`,
+        from: aPod,
+        host: svc.spec.clusterIP,
+        port: p.port,
+      });
       if (p.nodePort !== undefined) {
-        out.push({ label: `${name} NodePort 192.168.77.2:${p.nodePort}`, from: 'external', host: '192.168.77.2', port: p.nodePort });
+        out.push({
+          label: `${name} NodePort 192.168.77.2:${p.nodePort}`,
+          from: 'external',
+          host: '192.168.77.2',
+          port: p.nodePort,
+        });
       }
     }
   }
@@ -95,7 +110,10 @@ async function round(topology: Topology, list: readonly Target[], requests: numb
 
 function waitForSync(daemon: ChildProcess, output: string[], timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no sync within ${timeoutMs} ms:\n${output.join('')}`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`no sync within ${timeoutMs} ms:\n${output.join('')}`)),
+      timeoutMs,
+    );
     const check = (chunk: Buffer): void => {
       output.push(chunk.toString());
       if (/"msg":"synced"/.test(chunk.toString())) {
@@ -115,7 +133,11 @@ async function main(): Promise<number> {
   const mode = arg('proxy-mode', 'nftables');
   if (process.getuid?.() !== 0) {
     console.error('The demo creates network namespaces and needs root. Here is the plan it would program:');
-    const plan = spawn(process.execPath, [join(ROOT, 'bin/switchyard.js'), 'plan', '--from', EXAMPLE, `--hostname-override=${NODE}`], { stdio: 'inherit' });
+    const plan = spawn(
+      process.execPath,
+      [join(ROOT, 'bin/switchyard.js'), 'plan', '--from', EXAMPLE, `--hostname-override=${NODE}`],
+      { stdio: 'inherit' },
+    );
     await new Promise((r) => plan.once('exit', r));
     return 1;
   }
@@ -136,18 +158,30 @@ async function main(): Promise<number> {
     daemon = spawn(
       'ip',
       [
-        'netns', 'exec', topology.nodeNs,
-        process.execPath, join(ROOT, 'bin/switchyard.js'),
-        `--proxy-mode=${mode}`, `--from=${EXAMPLE}`, `--hostname-override=${NODE}`,
-        '--cluster-cidr=10.244.0.0/16', '--healthz-bind-address=127.0.0.1:10256', '--metrics-bind-address=127.0.0.1:10249',
+        'netns',
+        'exec',
+        topology.nodeNs,
+        process.execPath,
+        join(ROOT, 'bin/switchyard.js'),
+        `--proxy-mode=${mode}`,
+        `--from=${EXAMPLE}`,
+        `--hostname-override=${NODE}`,
+        '--cluster-cidr=10.244.0.0/16',
+        '--healthz-bind-address=127.0.0.1:10256',
+        '--metrics-bind-address=127.0.0.1:10249',
       ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     await waitForSync(daemon, output, 30_000);
-    const summary = output.join('').split('\n').find((l) => l.includes('"msg":"synced"'));
+    const summary = output
+      .join('')
+      .split('\n')
+      .find((l) => l.includes('"msg":"synced"'));
     if (summary) {
       const s = JSON.parse(summary) as { servicePorts: number; endpoints: number; elapsedMs: number };
-      console.log(`daemon synced: ${s.servicePorts} service ports, ${s.endpoints} endpoints in ${s.elapsedMs} ms\n`);
+      console.log(
+        `daemon synced: ${s.servicePorts} service ports, ${s.endpoints} endpoints in ${s.elapsedMs} ms\n`,
+      );
     }
     const list = targets(services, topology);
     const interactive = process.stdout.isTTY === true;

@@ -27,14 +27,18 @@ export class ExecError extends Error {
     readonly args: readonly string[],
     readonly result: ExecResult,
   ) {
-    super(`${command} ${args.join(' ')} exited ${result.code}: ${firstLines(result.stderr || result.stdout, 20)}`);
+    super(
+      `${command} ${args.join(' ')} exited ${result.code}: ${firstLines(result.stderr || result.stdout, 20)}`,
+    );
     this.name = 'ExecError';
   }
 }
 
 function firstLines(text: string, n: number): string {
   const lines = text.trim().split('\n');
-  return lines.length > n ? [...lines.slice(0, n), `... (${lines.length - n} more lines)`].join('\n') : lines.join('\n');
+  return lines.length > n
+    ? [...lines.slice(0, n), `... (${lines.length - n} more lines)`].join('\n')
+    : lines.join('\n');
 }
 
 /** The real Executor: child_process.spawn with an argv. */
@@ -63,7 +67,9 @@ export class SpawnExecutor implements Executor {
         const result: ExecResult = {
           code: code ?? (signal ? 128 : 1),
           stdout: Buffer.concat(out).toString('utf8'),
-          stderr: Buffer.concat(err).toString('utf8') + (timedOut ? `\n(killed after ${options.timeoutMs ?? 120_000} ms)` : ''),
+          stderr:
+            Buffer.concat(err).toString('utf8') +
+            (timedOut ? `\n(killed after ${options.timeoutMs ?? 120_000} ms)` : ''),
         };
         if (result.code !== 0 && !options.allowFailure) reject(new ExecError(command, args, result));
         else resolve(result);

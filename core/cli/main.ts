@@ -44,7 +44,10 @@ async function collectFromApi(config: ProxyConfig, logger: Logger): Promise<Sour
         filter((e) => e.type === 'replace'),
         take(3),
         toArray(),
-        timeout({ first: 60_000, with: () => Promise.reject(new ExitError('timed out listing from the API server', 1)) }),
+        timeout({
+          first: 60_000,
+          with: () => Promise.reject(new ExitError('timed out listing from the API server', 1)),
+        }),
       ),
     );
   } finally {
@@ -59,7 +62,10 @@ export async function loadClusterEvents(config: ProxyConfig, logger: Logger): Pr
     throw new ExitError(`--from ${config.from}: ${e instanceof Error ? e.message : String(e)}`, 2);
   });
   for (const err of loaded.errors) {
-    logger.error({ file: err.file, line: err.line, column: err.column }, `cannot load ${err.file}: ${err.message}`);
+    logger.error(
+      { file: err.file, line: err.line, column: err.column },
+      `cannot load ${err.file}: ${err.message}`,
+    );
   }
   return [
     { type: 'replace', resource: 'services', objects: loaded.services },
@@ -77,7 +83,12 @@ async function runPlan(config: ProxyConfig, output: 'yaml' | 'json', logger: Log
 }
 
 /** `--cleanup`: every backend that can run here removes what it ever programmed. */
-async function runCleanup(config: ProxyConfig, logger: Logger, names: readonly string[], registry: ReturnType<typeof builtinRegistry>): Promise<number> {
+async function runCleanup(
+  config: ProxyConfig,
+  logger: Logger,
+  names: readonly string[],
+  registry: ReturnType<typeof builtinRegistry>,
+): Promise<number> {
   const executor = new SpawnExecutor();
   const metrics = new Metrics(config);
   let failed = 0;

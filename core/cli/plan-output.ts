@@ -12,7 +12,10 @@ export interface PrintedSkip {
 function endpointText(ep: EndpointPlan): string {
   const host = ep.ip.includes(':') ? `[${ep.ip}]` : ep.ip;
   const flags: string[] = [];
-  if (!ep.ready) flags.push(ep.serving && ep.terminating ? 'serving-terminating' : ep.terminating ? 'terminating' : 'not-ready');
+  if (!ep.ready)
+    flags.push(
+      ep.serving && ep.terminating ? 'serving-terminating' : ep.terminating ? 'terminating' : 'not-ready',
+    );
   flags.push(ep.isLocal ? 'local' : `node=${ep.nodeName ?? '?'}`);
   if (ep.zone) flags.push(`zone=${ep.zone}`);
   const who = ep.targetName ? ` ${ep.targetName}` : '';
@@ -33,15 +36,18 @@ function servicePortView(sp: ServicePortPlan): Record<string, unknown> {
   if (sp.externalIPs.length) view.externalIPs = [...sp.externalIPs];
   if (sp.loadBalancerIPs.length) view.loadBalancerIPs = [...sp.loadBalancerIPs];
   if (sp.loadBalancerSourceRanges.length) view.loadBalancerSourceRanges = [...sp.loadBalancerSourceRanges];
-  if (sp.sessionAffinity) view.sessionAffinity = { clientIP: { timeoutSeconds: sp.sessionAffinity.timeoutSeconds } };
+  if (sp.sessionAffinity)
+    view.sessionAffinity = { clientIP: { timeoutSeconds: sp.sessionAffinity.timeoutSeconds } };
   if (sp.internalPolicyLocal) view.internalTrafficPolicy = 'Local';
   if (sp.externalPolicyLocal) view.externalTrafficPolicy = 'Local';
   if (sp.healthCheckNodePort !== undefined) view.healthCheckNodePort = sp.healthCheckNodePort;
-  view.internal = sp.internal === 'forward' ? sp.internalEndpoints.map(endpointText) : sp.internal.toUpperCase();
+  view.internal =
+    sp.internal === 'forward' ? sp.internalEndpoints.map(endpointText) : sp.internal.toUpperCase();
   const externallyReachable =
     sp.nodePort !== undefined || sp.externalIPs.length > 0 || sp.loadBalancerIPs.length > 0;
   if (externallyReachable) {
-    view.external = sp.external === 'forward' ? sp.externalEndpoints.map(endpointText) : sp.external.toUpperCase();
+    view.external =
+      sp.external === 'forward' ? sp.externalEndpoints.map(endpointText) : sp.external.toUpperCase();
     if (sp.shortCircuitEndpoints.length && sp.externalPolicyLocal) {
       view.externalFromPodsAndNode = sp.shortCircuitEndpoints.map(endpointText);
     }
@@ -52,7 +58,10 @@ function servicePortView(sp: ServicePortPlan): Record<string, unknown> {
 }
 
 /** The document `switchyard plan` prints: this node's snapshot, for humans first. */
-export function planDocument(snapshot: Snapshot, skips: readonly PrintedSkip[] = []): Record<string, unknown> {
+export function planDocument(
+  snapshot: Snapshot,
+  skips: readonly PrintedSkip[] = [],
+): Record<string, unknown> {
   const services: Record<string, unknown> = {};
   const ids = [...snapshot.servicePorts.keys()].sort();
   for (const id of ids) {

@@ -14,14 +14,26 @@ export interface ResourceObjects {
  * validate Service semantics (the planner does).
  */
 export type SourceEvent =
-  | { readonly type: 'upsert'; readonly resource: ResourceKind; readonly object: KubeService | KubeEndpointSlice | KubeNode }
-  | { readonly type: 'delete'; readonly resource: ResourceKind; readonly object: KubeService | KubeEndpointSlice | KubeNode }
+  | {
+      readonly type: 'upsert';
+      readonly resource: ResourceKind;
+      readonly object: KubeService | KubeEndpointSlice | KubeNode;
+    }
+  | {
+      readonly type: 'delete';
+      readonly resource: ResourceKind;
+      readonly object: KubeService | KubeEndpointSlice | KubeNode;
+    }
   /**
    * The complete current set of one resource: the initial list, a relist after 410 Gone, or a
    * file reload. Objects absent from it are deleted. The first `replace` of a resource marks its
    * initial list complete.
    */
-  | { readonly type: 'replace'; readonly resource: ResourceKind; readonly objects: readonly (KubeService | KubeEndpointSlice | KubeNode)[] }
+  | {
+      readonly type: 'replace';
+      readonly resource: ResourceKind;
+      readonly objects: readonly (KubeService | KubeEndpointSlice | KubeNode)[];
+    }
   /** The source lost contact (API outage, file unreadable); state and rules are kept as they are. */
   | { readonly type: 'degraded'; readonly resource: ResourceKind; readonly reason: string }
   /** Contact is back after a `degraded`. */

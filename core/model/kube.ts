@@ -99,6 +99,7 @@ export interface KubeNode {
 /** The label EndpointSlices carry to name their Service. */
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 /** Services with either label are not ours (headless, or claimed by another proxy). */
-export const SERVICE_LABEL_SELECTOR = '!service.kubernetes.io/headless,!service.kubernetes.io/service-proxy-name';
+export const SERVICE_LABEL_SELECTOR =
+  '!service.kubernetes.io/headless,!service.kubernetes.io/service-proxy-name';
 /** Node label holding the zone, used by topology hints and trafficDistribution. */
 export const ZONE_LABEL = 'topology.kubernetes.io/zone';

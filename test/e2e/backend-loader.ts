@@ -80,3 +80,32 @@ export const DAEMON_ONLY_BACKENDS: Readonly<Record<string, string>> = {
   userspace:
     'the userspace backend relays through sockets of its own process, which must run in the node namespace: see daemon.e2e.test.ts',
 };
+
+/** One backend configuration an end-to-end file runs: `iptables@legacy` is iptables-legacy. */
+export interface E2EBackend {
+  /** How it is named in test titles (`iptables@legacy`). */
+  readonly label: string;
+  /** The --proxy-mode. */
+  readonly mode: string;
+  /** Flags this configuration adds (`--iptables-variant=legacy`). */
+  readonly flags: readonly string[];
+}
+
+/**
+ * The backends an end-to-end file runs: SWITCHYARD_E2E_BACKENDS (comma-separated, `mode` or
+ * `mode@variant`) or `defaults`. With `directOnly`, backends that only work inside the daemon
+ * process (DAEMON_ONLY_BACKENDS) are left out: daemon.e2e.test.ts runs them.
+ */
+export function e2eBackends(defaults: string, options: { directOnly?: boolean } = {}): E2EBackend[] {
+  return (process.env.SWITCHYARD_E2E_BACKENDS ?? defaults)
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((label) => {
+      const [mode, variant] = label.split('@') as [string, string | undefined];
+      const flags = variant === undefined ? [] : mode === 'iptables' ? [`--iptables-variant=${variant}`] : [];
+      if (variant !== undefined && flags.length === 0) throw new Error(`${label}: ${mode} has no variants`);
+      return { label, mode, flags };
+    })
+    .filter((b) => !(options.directOnly && DAEMON_ONLY_BACKENDS[b.mode] !== undefined));
+}

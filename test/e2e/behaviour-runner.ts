@@ -12,9 +12,12 @@ import { exceptionFor, type BehaviourCase } from './behaviour-table.js';
  * Whether a case runs for a backend: `skip` for a listed backend exception, or for a missing
  * tool (SCTP probes need python3) unless SWITCHYARD_E2E=required, which turns that into `fail`.
  */
-export function caseGate(backend: string, c: BehaviourCase): { skip?: string; fail?: string } {
+export function caseGate(
+  backend: string,
+  c: BehaviourCase,
+): { skip?: string; fail?: string; differs?: string } {
   const exception = exceptionFor(backend, c.name);
-  if (exception !== undefined) return { skip: exception };
+  if (exception !== undefined) return { differs: exception };
   const missing = c.protocol === 'SCTP' ? sctpProbeUnavailableReason() : undefined;
   if (missing === undefined) return {};
   return e2eRequired() ? { fail: `cannot run (${missing}) and SWITCHYARD_E2E=required` } : { skip: missing };

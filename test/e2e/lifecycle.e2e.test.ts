@@ -5,7 +5,7 @@
 //
 // IP plan: pods 10.244.0.0/16, ClusterIPs 10.96.0.0/16, node 192.168.77.2, external client
 // 192.168.77.1, LB source range 203.0.113.0/25.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { computeDelta, Planner, plannerConfigFrom } from '../../core/planner/planner.js';
 import type { ProxyBackend, Snapshot } from '../../core/model/snapshot.js';
 import type { ProxyConfig } from '../../core/model/proxy-config.js';
@@ -13,7 +13,7 @@ import { describeE2E, kernelUnavailableReason } from '../support/e2e-gate.js';
 import { makeState } from '../support/fixtures.js';
 import { acquireKernelLock, type KernelLock } from '../support/kernel-lock.js';
 import { createTopology, type Topology } from '../support/netns-topology.js';
-import { createBackend, DAEMON_ONLY_BACKENDS, proxyConfigFromFlags } from './backend-loader.js';
+import { createBackend, e2eBackends, proxyConfigFromFlags } from './backend-loader.js';
 import { BEHAVIOUR_TOPOLOGY, flagsFor } from './behaviour-table.js';
 import {
   defineLifecycleScenarios,
@@ -23,10 +23,8 @@ import {
   type ClusterObjects,
 } from './scenarios.js';
 
-const BACKENDS = (process.env.SWITCHYARD_E2E_BACKENDS ?? 'nftables')
-  .split(',')
-  .map((s) => s.trim())
-  .filter(Boolean);
+// As behaviour.e2e.test.ts: userspace runs in daemon.e2e.test.ts, ipvs in the VM.
+const BACKENDS = e2eBackends('nftables,iptables,iptables@legacy', { directOnly: true });
 
 /** Drives a backend the way the daemon's pipeline does, minus the API. */
 class BackendDriver implements ClusterDriver {
@@ -79,15 +77,8 @@ class BackendDriver implements ClusterDriver {
   }
 }
 
-for (const backendName of BACKENDS) {
-  const daemonOnly = DAEMON_ONLY_BACKENDS[backendName];
-  if (daemonOnly !== undefined) {
-    describe.skip(`lifecycle: ${backendName} (skipped: ${daemonOnly})`, () => {
-      it('runs through the daemon', () => undefined);
-    });
-    continue;
-  }
-  describeE2E(`lifecycle: ${backendName}`, kernelUnavailableReason(['ip', 'nft', 'conntrack']), () => {
+for (const { label, mode: backendName, flags: backendFlags } of BACKENDS) {
+  describeE2E(`lifecycle: ${label}`, kernelUnavailableReason(['ip', 'nft', 'conntrack']), () => {
     let lock: KernelLock | undefined;
     let topo: Topology | undefined;
     let driver: BackendDriver | undefined;
@@ -98,7 +89,11 @@ for (const backendName of BACKENDS) {
       topo = await createTopology(BEHAVIOUR_TOPOLOGY);
       await topo.exec('node', ['nft', '-f', '-'], { stdin: FOREIGN_NFT });
       baseline = await kernelProxyState(topo.executor);
-      driver = new BackendDriver(backendName, proxyConfigFromFlags(flagsFor('default')), topo);
+      driver = new BackendDriver(
+        backendName,
+        proxyConfigFromFlags([...flagsFor('default'), ...backendFlags]),
+        topo,
+      );
     }, 600_000);
 
     afterAll(async () => {
@@ -119,7 +114,7 @@ for (const backendName of BACKENDS) {
         return { topo, driver };
       },
       () => baseline,
-      { it, expect },
+      { it, expect, backend: backendName },
     );
   });
 }

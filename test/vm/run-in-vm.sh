@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+# switchyard's VM harness (test/vm/README.md): adapted from the team's proven recipe; cache in
+# /var/cache/switchyard-vm, `conntrack` among the host tools the guest uses.
+#
 # run-in-vm.sh — run a shell command as root inside a throw-away QEMU guest that
 # boots a stock Debian kernel (which has IPVS, dummy, veth, nf_tables, ipset, ...)
 # and sees the host's whole filesystem.

@@ -267,6 +267,35 @@ describe('IptablesBackend', () => {
     expect(exec.callsTo('iptables-nft-restore')[0]!.stdin).not.toContain('fd00');
   });
 
+  it('dual-stack: a change in one family runs no restore for the other', async () => {
+    const { backend, exec } = make('legacy');
+    const v6 = plan({
+      name: 'a',
+      family: 'IPv6',
+      clusterIP: 'fd00:10:96::1',
+      endpoints: [ep('fd00:10:244:1::1')],
+    });
+    const s1 = snapshot([a, b, v6], { families: ['IPv4', 'IPv6'] });
+    await backend.sync(s1, fullDelta(s1));
+    exec.calls.length = 0;
+    const b2 = plan({ name: 'b', clusterIP: '10.96.1.2', endpoints: [ep('10.244.1.6')] });
+    const s2 = snapshot([a, b2, v6], { families: ['IPv4', 'IPv6'] });
+    const r = await backend.sync(s2, partialDelta([b.id]));
+    expect(r.full).toBe(false);
+    expect(exec.calls.map((c) => c.command)).toEqual(['iptables-legacy-restore']);
+    exec.calls.length = 0;
+    const v62 = plan({
+      name: 'a',
+      family: 'IPv6',
+      clusterIP: 'fd00:10:96::1',
+      endpoints: [ep('fd00:10:244:1::2')],
+    });
+    const s3 = snapshot([a, b2, v62], { families: ['IPv4', 'IPv6'] });
+    await backend.sync(s3, partialDelta([v6.id]));
+    expect(exec.calls.map((c) => c.command)).toEqual(['ip6tables-legacy-restore']);
+    expect(exec.calls[0]!.stdin).toContain('[fd00:10:244:1::2]:8080');
+  });
+
   it('reports rule counts per table and the variant as metrics', async () => {
     const { backend, recorded } = make('legacy');
     const s = snapshot([a, b]);

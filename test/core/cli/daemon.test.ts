@@ -118,7 +118,9 @@ describe('switchyard daemon against the API fixture', () => {
   });
 
   it('programs the initial lists in one full sync', async () => {
-    const first = await waitFor('first sync', async () => ((await records()).length > 0 ? records() : undefined));
+    const first = await waitFor('first sync', async () =>
+      (await records()).length > 0 ? records() : undefined,
+    );
     expect(first).toHaveLength(1);
     expect(first[0].full).toBe(true);
     const web = first[0].servicePorts.find((sp) => sp.id === 'shop/web:http/TCP/IPv4');
@@ -171,10 +173,14 @@ describe('switchyard daemon against the API fixture', () => {
     expect((await records()).length).toBe(before); // an outage is not a change
     api.resume();
     api.delete('services', webService());
-    const after = await waitFor('sync after outage', async () => {
-      const r = await records();
-      return r.length > before ? r : undefined;
-    }, 40_000);
+    const after = await waitFor(
+      'sync after outage',
+      async () => {
+        const r = await records();
+        return r.length > before ? r : undefined;
+      },
+      40_000,
+    );
     const last = after[after.length - 1];
     expect(last.removed).toContain('shop/web:http/TCP/IPv4');
     expect(last.servicePorts.find((sp) => sp.id === 'shop/web:http/TCP/IPv4')).toBeUndefined();
@@ -203,9 +209,15 @@ describe('switchyard command line', () => {
   });
 
   it('prints the plan of the bundled example cluster', async () => {
-    const r = await run(['plan', '--from', join(ROOT, 'deploy/examples/online-store.yaml'), '--hostname-override=node-a']);
+    const r = await run([
+      'plan',
+      '--from',
+      join(ROOT, 'deploy/examples/online-store.yaml'),
+      '--hostname-override=node-a',
+    ]);
     expect(r.code, r.stderr).toBe(0);
-    for (const name of ['shop/frontend', 'shop/orders-api', 'shop/payments']) expect(r.stdout).toContain(name);
+    for (const name of ['shop/frontend', 'shop/orders-api', 'shop/payments'])
+      expect(r.stdout).toContain(name);
     expect(r.stdout).toMatch(/nodePort: 30080/);
   });
 
@@ -214,7 +226,13 @@ describe('switchyard command line', () => {
     expect(v.stdout).toMatch(/^switchyard \d+\.\d+\.\d+/);
     const h = await run(['--help']);
     expect(h.code).toBe(0);
-    for (const flag of ['--proxy-mode', '--kubeconfig', '--cleanup', '--min-sync-period', '--nodeport-addresses'])
+    for (const flag of [
+      '--proxy-mode',
+      '--kubeconfig',
+      '--cleanup',
+      '--min-sync-period',
+      '--nodeport-addresses',
+    ])
       expect(h.stdout).toContain(flag);
   });
 });
