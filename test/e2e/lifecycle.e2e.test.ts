@@ -63,11 +63,15 @@ class BackendDriver implements ClusterDriver {
   async restart(whileStopped?: () => Promise<void>, next?: ClusterObjects): Promise<void> {
     await this.backend?.close?.();
     this.backend = undefined;
-    await whileStopped?.();
-    this.backend = await this.fresh();
-    this.last = undefined; // a new process knows nothing: its first sync is full
-    const objects = next ?? this.lastObjects;
-    if (objects) await this.set(objects);
+    try {
+      await whileStopped?.();
+    } finally {
+      // Restarted even when a check made while it was down failed.
+      this.backend = await this.fresh();
+      this.last = undefined; // a new process knows nothing: its first sync is full
+      const objects = next ?? this.lastObjects;
+      if (objects) await this.set(objects);
+    }
   }
 
   async cleanup(): Promise<void> {
