@@ -5,7 +5,7 @@
  * Only full syncs, drain checks and cleanup list the kernel; partial syncs work from memory.
  */
 import type { IPFamily, PerFamily, Protocol } from '../../core/model/snapshot.js';
-import { normalizeIP, ipFamilyOf } from '../../core/planner/ip.js';
+import { normalizeIP, ipFamilyOf } from '../../core/net/ip.js';
 import { IPVS_INTERFACE, parseSetName } from './names.js';
 import { realKey, vsKey, type KernelState, type RealServer, type VirtualServer } from './render.js';
 

@@ -34,7 +34,7 @@ import type {
   Snapshot,
   SnapshotDelta,
 } from '../../core/model/snapshot.js';
-import { cidrContains, normalizeIP, parseCIDR, ipFamilyOf } from '../../core/planner/ip.js';
+import { cidrContains, normalizeIP, parseCIDR, ipFamilyOf } from '../../core/net/ip.js';
 import { CHAINS, IPVS_INTERFACE, SET_KINDS, SET_TYPES, setName, type SetKind } from './names.js';
 
 // ------------------------------------------------------------------------- model

@@ -7,7 +7,7 @@
  */
 import type { Matcher, Selection } from '../../matcher/src/index.js';
 import type { EndpointPlan, IPFamily, Protocol, ServicePortPlan, Snapshot } from '../model/snapshot.js';
-import { cidrContains, normalizeIP, parseIP } from '../planner/ip.js';
+import { cidrContains, normalizeIP, parseIP } from '../net/ip.js';
 
 export type SourceKind = 'pod' | 'node' | 'external';
 export type TraceVerdict = 'DNAT' | 'REJECT' | 'DROP' | 'NOT-PROXIED';
@@ -75,14 +75,23 @@ function inAny(cidrs: readonly string[], ip: string): string | undefined {
 }
 
 /** pod (inside --cluster-cidr), node (one of the node IPs, or loopback), or external. */
-export function classifySource(snapshot: Snapshot, source: string, family: IPFamily): { kind: SourceKind; why: string } {
+export function classifySource(
+  snapshot: Snapshot,
+  source: string,
+  family: IPFamily,
+): { kind: SourceKind; why: string } {
   const nodeIPs = snapshot.nodeIPs[family];
-  if (nodeIPs.includes(source)) return { kind: 'node', why: `${source} is an address of node ${snapshot.nodeName}` };
-  if (source === '::1' || source.startsWith('127.')) return { kind: 'node', why: `${source} is a loopback address of node ${snapshot.nodeName}` };
+  if (nodeIPs.includes(source))
+    return { kind: 'node', why: `${source} is an address of node ${snapshot.nodeName}` };
+  if (source === '::1' || source.startsWith('127.'))
+    return { kind: 'node', why: `${source} is a loopback address of node ${snapshot.nodeName}` };
   const cidr = inAny(snapshot.clusterCIDRs[family], source);
   if (cidr !== undefined) return { kind: 'pod', why: `${source} is inside --cluster-cidr ${cidr}` };
   const known = snapshot.clusterCIDRs[family].length === 0 ? `no ${family} --cluster-cidr is set, ` : '';
-  return { kind: 'external', why: `${known}${source} is neither a node address nor inside --cluster-cidr${known ? '' : ` ${snapshot.clusterCIDRs[family].join(', ')}`}` };
+  return {
+    kind: 'external',
+    why: `${known}${source} is neither a node address nor inside --cluster-cidr${known ? '' : ` ${snapshot.clusterCIDRs[family].join(', ')}`}`,
+  };
 }
 
 function stateOf(ep: EndpointPlan): TraceEndpoint['state'] {
@@ -98,20 +107,28 @@ function pathList(sp: ServicePortPlan, path: TraceMatch['path']): readonly Endpo
   return sp.externalEndpoints;
 }
 
-function pathLocal(sp: ServicePortPlan, path: TraceMatch['path']): 'internalTrafficPolicy' | 'externalTrafficPolicy' | undefined {
+function pathLocal(
+  sp: ServicePortPlan,
+  path: TraceMatch['path'],
+): 'internalTrafficPolicy' | 'externalTrafficPolicy' | undefined {
   if (path === 'internal') return sp.internalPolicyLocal ? 'internalTrafficPolicy' : undefined;
   if (path === 'external') return sp.externalPolicyLocal ? 'externalTrafficPolicy' : undefined;
   return undefined;
 }
 
 /** Each endpoint of the Service port, eligible on this path or not, and why. */
-export function explainEndpoints(snapshot: Snapshot, sp: ServicePortPlan, path: TraceMatch['path']): TraceEndpoint[] {
+export function explainEndpoints(
+  snapshot: Snapshot,
+  sp: ServicePortPlan,
+  path: TraceMatch['path'],
+): TraceEndpoint[] {
   const list = pathList(sp, path);
   const localPolicy = pathLocal(sp, path);
   const inList = new Set(list.map(epAddress));
   const anyReady = (eps: readonly EndpointPlan[]): boolean => eps.some((e) => e.ready);
   const scope = localPolicy !== undefined ? sp.allEndpoints.filter((e) => e.isLocal) : sp.allEndpoints;
-  const where = (ep: EndpointPlan): string => (ep.isLocal ? 'local' : `on node ${ep.nodeName ?? '(unknown)'}`);
+  const where = (ep: EndpointPlan): string =>
+    ep.isLocal ? 'local' : `on node ${ep.nodeName ?? '(unknown)'}`;
   return sp.allEndpoints.map((ep) => {
     const state = stateOf(ep);
     const eligible = inList.has(epAddress(ep));
@@ -171,7 +188,10 @@ function masqueradeOf(
   if (snapshot.masqueradeAll) return { masqueraded: true, why: '--masquerade-all' };
   if (path === 'internal') {
     if (snapshot.clusterCIDRs[family].length === 0) {
-      return { masqueraded: false, why: `no ${family} --cluster-cidr: traffic to a ClusterIP is not masqueraded` };
+      return {
+        masqueraded: false,
+        why: `no ${family} --cluster-cidr: traffic to a ClusterIP is not masqueraded`,
+      };
     }
     return source.kind === 'pod'
       ? { masqueraded: false, why: 'a pod (inside --cluster-cidr) to a ClusterIP keeps its address' }
@@ -179,19 +199,30 @@ function masqueradeOf(
   }
   if (path === 'short-circuit') {
     return source.kind === 'node'
-      ? { masqueraded: true, why: "the node's own traffic to an external address of a Local-policy Service is masqueraded" }
-      : { masqueraded: false, why: 'a pod to an external address of a Local-policy Service short-circuits and keeps its address' };
+      ? {
+          masqueraded: true,
+          why: "the node's own traffic to an external address of a Local-policy Service is masqueraded",
+        }
+      : {
+          masqueraded: false,
+          why: 'a pod to an external address of a Local-policy Service short-circuits and keeps its address',
+        };
   }
   return sp.externalPolicyLocal
     ? { masqueraded: false, why: 'externalTrafficPolicy Local keeps the client address' }
     : { masqueraded: true, why: 'external traffic with externalTrafficPolicy Cluster is masqueraded' };
 }
 
-function noMatch(snapshot: Snapshot, q: TraceQuery, family: IPFamily): { verdict: TraceVerdict; why: string; notes: string[] } {
+function noMatch(
+  snapshot: Snapshot,
+  q: TraceQuery,
+  family: IPFamily,
+): { verdict: TraceVerdict; why: string; notes: string[] } {
   const notes: string[] = [];
   const plans = [...snapshot.servicePorts.values()].filter((sp) => sp.family === family);
   const byClusterIP = plans.filter((sp) => sp.clusterIP === q.destination);
-  const list = (sps: readonly ServicePortPlan[]): string => sps.map((sp) => `${sp.port}/${sp.protocol}`).join(', ');
+  const list = (sps: readonly ServicePortPlan[]): string =>
+    sps.map((sp) => `${sp.port}/${sp.protocol}`).join(', ');
   if (byClusterIP.length > 0) {
     return {
       verdict: 'REJECT',
@@ -199,9 +230,13 @@ function noMatch(snapshot: Snapshot, q: TraceQuery, family: IPFamily): { verdict
       notes,
     };
   }
-  const external = plans.filter((sp) => sp.externalIPs.includes(q.destination) || sp.loadBalancerIPs.includes(q.destination));
+  const external = plans.filter(
+    (sp) => sp.externalIPs.includes(q.destination) || sp.loadBalancerIPs.includes(q.destination),
+  );
   if (external.length > 0) {
-    notes.push(`${q.destination} is an external address of ${external[0]!.serviceKey} (ports ${list(external)}), but not for ${q.port}/${q.protocol}`);
+    notes.push(
+      `${q.destination} is an external address of ${external[0]!.serviceKey} (ports ${list(external)}), but not for ${q.port}/${q.protocol}`,
+    );
   }
   const nodePort = plans.find((sp) => sp.nodePort === q.port && sp.protocol === q.protocol);
   if (nodePort !== undefined) {
@@ -209,10 +244,19 @@ function noMatch(snapshot: Snapshot, q: TraceQuery, family: IPFamily): { verdict
       `NodePort ${q.port}/${q.protocol} of ${nodePort.serviceKey} is not served on ${q.destination} (--nodeport-addresses: ${describeNodePortAddresses(snapshot, family)})`,
     );
   }
-  return { verdict: 'NOT-PROXIED', why: `no Service port matches ${hostPort(q.destination, q.port)}/${q.protocol}: the proxy leaves the packet alone`, notes };
+  return {
+    verdict: 'NOT-PROXIED',
+    why: `no Service port matches ${hostPort(q.destination, q.port)}/${q.protocol}: the proxy leaves the packet alone`,
+    notes,
+  };
 }
 
-function describeMatch(snapshot: Snapshot, sel: Selection, q: TraceQuery, family: IPFamily): Pick<TraceMatch, 'frontend' | 'how'> {
+function describeMatch(
+  snapshot: Snapshot,
+  sel: Selection,
+  q: TraceQuery,
+  family: IPFamily,
+): Pick<TraceMatch, 'frontend' | 'how'> {
   const frontend = FRONTEND_NAMES[sel.frontend ?? 'cluster-ip'] ?? 'ClusterIP';
   if (frontend === 'NodePort') {
     const nodeIP = snapshot.nodeIPs[family].includes(q.destination);
@@ -225,7 +269,8 @@ function describeMatch(snapshot: Snapshot, sel: Selection, q: TraceQuery, family
 }
 
 function pathWhy(sp: ServicePortPlan, path: TraceMatch['path'], source: SourceKind): string {
-  if (path === 'internal') return `traffic to the ClusterIP uses internalTrafficPolicy ${sp.internalPolicyLocal ? 'Local (local endpoints only)' : 'Cluster'}`;
+  if (path === 'internal')
+    return `traffic to the ClusterIP uses internalTrafficPolicy ${sp.internalPolicyLocal ? 'Local (local endpoints only)' : 'Cluster'}`;
   if (path === 'short-circuit') {
     return `externalTrafficPolicy is Local, but traffic from ${source === 'node' ? 'the node itself' : 'a pod'} short-circuits to every cluster endpoint`;
   }
@@ -239,10 +284,22 @@ export function traceReport(snapshot: Snapshot, matcher: Matcher, q: TraceQuery)
   const query: TraceQuery = { ...q, source, destination };
   const family: IPFamily = parseIP(destination)?.family ?? 'IPv4';
   const src = classifySource(snapshot, source, family);
-  const base = { packet: { ...query, family }, node: snapshot.nodeName, sourceKind: src.kind, sourceWhy: src.why };
+  const base = {
+    packet: { ...query, family },
+    node: snapshot.nodeName,
+    sourceKind: src.kind,
+    sourceWhy: src.why,
+  };
   const notes: string[] = [];
   if (parseIP(source)?.family !== family) {
-    return { ...base, endpoints: [], verdict: 'NOT-PROXIED', verdictWhy: 'source and destination are of different IP families', dnatTo: [], notes };
+    return {
+      ...base,
+      endpoints: [],
+      verdict: 'NOT-PROXIED',
+      verdictWhy: 'source and destination are of different IP families',
+      dnatTo: [],
+      notes,
+    };
   }
   if (!snapshot.families.includes(family)) notes.push(`this node does not program ${family}`);
   const sel = matcher.select({
@@ -258,12 +315,21 @@ export function traceReport(snapshot: Snapshot, matcher: Matcher, q: TraceQuery)
   const sp = sel.servicePort;
   if (sel.verdict === 'no-match' || sp === undefined || sel.path === undefined) {
     const n = noMatch(snapshot, query, family);
-    return { ...base, endpoints: [], verdict: n.verdict, verdictWhy: n.why, dnatTo: [], notes: [...notes, ...n.notes] };
+    return {
+      ...base,
+      endpoints: [],
+      verdict: n.verdict,
+      verdictWhy: n.why,
+      dnatTo: [],
+      notes: [...notes, ...n.notes],
+    };
   }
   const path = sel.path;
   const m = describeMatch(snapshot, sel, query, family);
   if (m.frontend === 'NodePort' && !snapshot.nodeIPs[family].includes(destination)) {
-    notes.push(`assuming ${destination} is a local address of node ${snapshot.nodeName} (it is not one of its node IPs)`);
+    notes.push(
+      `assuming ${destination} is a local address of node ${snapshot.nodeName} (it is not one of its node IPs)`,
+    );
   }
   const match: TraceMatch = {
     servicePortId: sp.id,
@@ -296,17 +362,24 @@ export function traceReport(snapshot: Snapshot, matcher: Matcher, q: TraceQuery)
   const pick = sel.endpoint;
   const samplePickHairpin = pick !== undefined && pick.ip === source && !masquerade.masqueraded;
   if (hairpin.length > 0 && !masquerade.masqueraded && !samplePickHairpin) {
-    notes.push(`hairpin: when the pick is ${hairpin.map(epAddress).join(', ')} (the source itself), the packet is masqueraded`);
+    notes.push(
+      `hairpin: when the pick is ${hairpin.map(epAddress).join(', ')} (the source itself), the packet is masqueraded`,
+    );
   }
-  const pickText = pick === undefined ? undefined : `${epAddress(pick)}${pick.targetName ? ` (${pick.targetName})` : ''}`;
-  const affinity = sp.sessionAffinity ? `; sessionAffinity ClientIP: the client then sticks to its pick for ${sp.sessionAffinity.timeoutSeconds} s` : '';
+  const pickText =
+    pick === undefined ? undefined : `${epAddress(pick)}${pick.targetName ? ` (${pick.targetName})` : ''}`;
+  const affinity = sp.sessionAffinity
+    ? `; sessionAffinity ClientIP: the client then sticks to its pick for ${sp.sessionAffinity.timeoutSeconds} s`
+    : '';
   return {
     ...withMatch,
     verdict: 'DNAT',
     verdictWhy: `one of ${list.length} endpoint${list.length === 1 ? '' : 's'}, picked at random per connection${affinity}`,
     dnatTo: list.map(epAddress),
     ...(pickText !== undefined ? { samplePick: pickText } : {}),
-    masquerade: samplePickHairpin ? { masqueraded: true, why: 'hairpin: the sample pick is the source itself' } : masquerade,
+    masquerade: samplePickHairpin
+      ? { masqueraded: true, why: 'hairpin: the sample pick is the source itself' }
+      : masquerade,
     notes,
   };
 }

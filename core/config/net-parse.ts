@@ -1,79 +1,23 @@
 /**
- * Small, strict parsers for the addresses that appear in flags and the config file: IPs,
- * CIDRs and host:port pairs. Pure functions; they return undefined (or a reason) instead of
- * throwing so that callers can phrase the error with the flag's name.
+ * The addresses that appear in flags and the config file: IPs, CIDRs and host:port pairs.
+ * Address syntax is core/net/ip.ts's strict dialect (as Go's netip: no leading zeros in IPv4
+ * groups, "::ffff:a.b.c.d" stays IPv6, no zones); this module adds trimming, ports and
+ * host:port. Pure functions; they return undefined (or a reason) instead of throwing so that
+ * callers can phrase the error with the flag's name.
  */
-import { isIPv4, isIPv6 } from 'node:net';
+import type { IPFamily } from '../model/snapshot.js';
+import { formatCIDR, formatIP, parseCIDR as parseAnyCIDR, parseIPStrict, type ParsedIP } from '../net/ip.js';
 
-export type AddressFamily = 'IPv4' | 'IPv6';
-
-export interface ParsedIP {
-  readonly family: AddressFamily;
-  /** 4 or 16 bytes. */
-  readonly bytes: readonly number[];
-}
+export type AddressFamily = IPFamily;
 
 /** Parses an IPv4 (dotted quad, no leading zeros) or IPv6 address; no zone, no brackets. */
 export function parseIP(text: string): ParsedIP | undefined {
-  if (isIPv4(text)) {
-    const parts = text.split('.');
-    // Go's netip rejects leading zeros ("010.0.0.1"); node's isIPv4 already does too.
-    return { family: 'IPv4', bytes: parts.map((p) => Number(p)) };
-  }
-  if (!isIPv6(text) || text.includes('%')) return undefined;
-  let head = text;
-  let tailV4: number[] = [];
-  const lastColon = text.lastIndexOf(':');
-  const tail = text.slice(lastColon + 1);
-  if (tail.includes('.')) {
-    tailV4 = tail.split('.').map((p) => Number(p));
-    head = text.slice(0, lastColon + 1) + '0:0';
-  }
-  const [left, right] = head.includes('::') ? head.split('::') : [head, undefined];
-  const groupsOf = (s: string | undefined): number[] =>
-    s === undefined || s === '' ? [] : s.split(':').map((g) => parseInt(g, 16));
-  const l = groupsOf(left);
-  const r = groupsOf(right);
-  const groups =
-    right === undefined ? l : [...l, ...new Array<number>(8 - l.length - r.length).fill(0), ...r];
-  if (groups.length !== 8) return undefined;
-  const bytes: number[] = [];
-  for (const g of groups) bytes.push((g >> 8) & 0xff, g & 0xff);
-  if (tailV4.length === 4) bytes.splice(12, 4, ...tailV4);
-  return { family: 'IPv6', bytes };
-}
-
-/** Canonical text: dotted quad, or RFC 5952 compressed lower-case IPv6. */
-export function formatIP(ip: ParsedIP): string {
-  if (ip.family === 'IPv4') return ip.bytes.join('.');
-  const groups: number[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push((ip.bytes[i]! << 8) | ip.bytes[i + 1]!);
-  // Longest run of zero groups (length >= 2), first one wins on ties.
-  let bestStart = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8;) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (bestLen < 2) return hex.join(':');
-  const left = hex.slice(0, bestStart).join(':');
-  const right = hex.slice(bestStart + bestLen).join(':');
-  return `${left}::${right}`;
+  return parseIPStrict(text);
 }
 
 /** The IP in canonical form, or undefined when it is not an IP. */
 export function normalizeIP(text: string): string | undefined {
-  const ip = parseIP(text.trim());
+  const ip = parseIPStrict(text.trim());
   return ip === undefined ? undefined : formatIP(ip);
 }
 
@@ -86,25 +30,9 @@ export interface ParsedCIDR {
 
 /** Parses `ip/prefix`; host bits are cleared in the canonical form. */
 export function parseCIDR(text: string): ParsedCIDR | undefined {
-  const trimmed = text.trim();
-  const slash = trimmed.indexOf('/');
-  if (slash < 0) return undefined;
-  const ip = parseIP(trimmed.slice(0, slash));
-  const prefixText = trimmed.slice(slash + 1);
-  if (ip === undefined || !/^\d{1,3}$/.test(prefixText)) return undefined;
-  const prefixLength = Number(prefixText);
-  const maxBits = ip.bytes.length * 8;
-  if (prefixLength > maxBits) return undefined;
-  const masked = ip.bytes.map((b, i) => {
-    const bitsHere = Math.max(0, Math.min(8, prefixLength - i * 8));
-    const mask = bitsHere === 0 ? 0 : (0xff << (8 - bitsHere)) & 0xff;
-    return b & mask;
-  });
-  return {
-    family: ip.family,
-    cidr: `${formatIP({ family: ip.family, bytes: masked })}/${prefixLength}`,
-    prefixLength,
-  };
+  const parsed = parseAnyCIDR(text.trim(), { strict: true, keepMapped: true });
+  if (parsed === undefined) return undefined;
+  return { family: parsed.family, cidr: formatCIDR(parsed), prefixLength: parsed.prefixLength };
 }
 
 export interface HostPort {

@@ -4,7 +4,7 @@
  */
 import type { KubeEndpointSlice } from '../model/kube.js';
 import { PROTOCOLS, type EndpointPlan, type IPFamily, type Protocol } from '../model/snapshot.js';
-import { compareIPs, formatIP, parseIP, type ParsedIP } from './ip.js';
+import { compareIPs, formatIP, parseIP, type ParsedIP } from '../net/ip.js';
 import type { SkipCollector } from './skips.js';
 
 /** An endpoint of a slice after validation, before a port is attached. */

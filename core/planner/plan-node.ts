@@ -4,7 +4,7 @@
 import type { KubeNode } from '../model/kube.js';
 import { ZONE_LABEL } from '../model/kube.js';
 import type { IPFamily, NodePortAddresses, PerFamily } from '../model/snapshot.js';
-import { formatCIDR, formatIP, hostCIDR, parseCIDR, parseIP } from './ip.js';
+import { formatCIDR, formatIP, hostCIDR, parseCIDR, parseIP } from '../net/ip.js';
 import type { SkipCollector } from './skips.js';
 
 export interface NodeFacts {

@@ -15,7 +15,7 @@ import {
   type TrafficVerdict,
 } from '../model/snapshot.js';
 import { categorizeEndpoints, endpointsForPort, parseSlices, type ParsedSlice } from './endpoints.js';
-import { compareIPStrings, formatCIDR, formatIP, parseCIDR, parseIP } from './ip.js';
+import { compareIPStrings, formatCIDR, formatIP, parseCIDR, parseIP } from '../net/ip.js';
 import { SkipCollector, type PlanSkip } from './skips.js';
 
 /** The node-level inputs a Service plan depends on (the memo is valid while they are equal). */

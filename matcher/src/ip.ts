@@ -2,8 +2,20 @@
  * Addresses as numbers, the way the matcher sees them: a family (1 = IPv4, 2 = IPv6) and four
  * unsigned 32-bit words. IPv4 puts the address in word 0 (words 1-3 are 0); IPv6 puts its 128
  * bits in the four words, most significant first.
+ *
+ * Text is parsed and formatted by core/net/ip.ts (its lenient dialect, but an IPv4-mapped
+ * "::ffff:a.b.c.d" stays an IPv6 address here: the matcher compares exactly what it is given);
+ * this module only converts between its bytes and the words.
  */
 import type { IPFamily } from '../../core/model/snapshot.js';
+import {
+  formatIP as formatParsedIP,
+  parseCIDR as parseParsedCIDR,
+  parseIP as parseParsedIP,
+  type ParseCIDROptions,
+  type ParseIPOptions,
+  type ParsedIP,
+} from '../../core/net/ip.js';
 
 export type FamilyCode = 1 | 2;
 export const FAMILY_IPV4: FamilyCode = 1;
@@ -23,77 +35,29 @@ export function familyCode(family: IPFamily): FamilyCode {
   return family === 'IPv6' ? FAMILY_IPV6 : FAMILY_IPV4;
 }
 
-function parseIPv4Value(s: string): number | undefined {
-  // by hand: this runs for every address of every snapshot
-  let v = 0;
-  let part = 0;
-  let digits = 0;
-  let dots = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 46) {
-      if (digits === 0 || dots === 3) return undefined;
-      v = v * 256 + part;
-      part = 0;
-      digits = 0;
-      dots++;
-    } else if (c >= 48 && c <= 57) {
-      if (++digits > 3) return undefined;
-      part = part * 10 + (c - 48);
-      if (part > 255) return undefined;
-    } else {
-      return undefined;
-    }
-  }
-  if (dots !== 3 || digits === 0) return undefined;
-  return (v * 256 + part) >>> 0;
+const PARSE: ParseIPOptions = { keepMapped: true };
+const PARSE_CIDR: ParseCIDROptions = { keepMapped: true, bareAddress: true };
+
+/** Four bytes from `i` on as one unsigned word, most significant first. */
+function word(bytes: readonly number[], i: number): number {
+  let w = 0;
+  for (let k = i; k < i + 4; k++) w = w * 256 + (bytes[k] ?? 0);
+  return w;
 }
 
-function parseIPv6Words(input: string): [number, number, number, number] | undefined {
-  let s = input;
-  const zone = s.indexOf('%');
-  if (zone >= 0) return undefined;
-  const groups: number[] = [];
-  // an embedded IPv4 tail (::ffff:1.2.3.4) becomes two groups
-  const lastColon = s.lastIndexOf(':');
-  if (lastColon >= 0 && s.indexOf('.', lastColon) >= 0) {
-    const v4 = parseIPv4Value(s.slice(lastColon + 1));
-    if (v4 === undefined) return undefined;
-    s = `${s.slice(0, lastColon + 1)}${(v4 >>> 16).toString(16)}:${(v4 & 0xffff).toString(16)}`;
-  }
-  const halves = s.split('::');
-  if (halves.length > 2) return undefined;
-  const parseGroups = (part: string): number[] | undefined => {
-    if (part === '') return [];
-    const out: number[] = [];
-    for (const g of part.split(':')) {
-      if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return undefined;
-      out.push(parseInt(g, 16));
-    }
-    return out;
-  };
-  const head = parseGroups(halves[0] ?? '');
-  if (head === undefined) return undefined;
-  if (halves.length === 2) {
-    const tail = parseGroups(halves[1] ?? '');
-    if (tail === undefined || head.length + tail.length > 7) return undefined;
-    groups.push(...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail);
-  } else {
-    if (head.length !== 8) return undefined;
-    groups.push(...head);
-  }
-  const w = (i: number): number => (((groups[2 * i] ?? 0) << 16) | (groups[2 * i + 1] ?? 0)) >>> 0;
-  return [w(0), w(1), w(2), w(3)];
+function wordsOf(bytes: readonly number[]): [number, number, number, number] {
+  if (bytes.length === 4) return [word(bytes, 0), 0, 0, 0];
+  return [word(bytes, 0), word(bytes, 4), word(bytes, 8), word(bytes, 12)];
+}
+
+function toWords(ip: ParsedIP): IPWords {
+  return { family: ip.family === 'IPv4' ? FAMILY_IPV4 : FAMILY_IPV6, words: wordsOf(ip.bytes) };
 }
 
 /** Parse an IPv4 or IPv6 address; undefined when it is not one. */
 export function parseIP(s: string): IPWords | undefined {
-  if (s.includes(':')) {
-    const words = parseIPv6Words(s);
-    return words === undefined ? undefined : { family: FAMILY_IPV6, words };
-  }
-  const v = parseIPv4Value(s);
-  return v === undefined ? undefined : { family: FAMILY_IPV4, words: [v, 0, 0, 0] };
+  const ip = parseParsedIP(s, PARSE);
+  return ip === undefined ? undefined : toWords(ip);
 }
 
 /** Keep the first `bits` bits of a word (bits may be outside 0..32). */
@@ -105,25 +69,8 @@ export function maskWord(w: number, bits: number): number {
 
 /** Parse a CIDR ("10.0.0.0/8", "2001:db8::/32"); a bare address is a host route. */
 export function parseCIDR(s: string): CIDRWords | undefined {
-  const slash = s.indexOf('/');
-  const ip = parseIP(slash >= 0 ? s.slice(0, slash) : s);
-  if (ip === undefined) return undefined;
-  const max = ip.family === FAMILY_IPV4 ? 32 : 128;
-  let prefix = max;
-  if (slash >= 0) {
-    const p = s.slice(slash + 1);
-    if (!/^\d{1,3}$/.test(p)) return undefined;
-    prefix = Number(p);
-    if (prefix > max) return undefined;
-  }
-  const [a, b, c, d] = ip.words;
-  const words: [number, number, number, number] = [
-    maskWord(a, prefix),
-    maskWord(b, prefix - 32),
-    maskWord(c, prefix - 64),
-    maskWord(d, prefix - 96),
-  ];
-  return { family: ip.family, prefix, words };
+  const cidr = parseParsedCIDR(s, PARSE_CIDR);
+  return cidr === undefined ? undefined : { ...toWords(cidr.network), prefix: cidr.prefixLength };
 }
 
 /** Whether the address is inside the CIDR (families must match). */
@@ -147,28 +94,9 @@ export function cidrContains(
 
 /** Format words back to text (IPv6 in canonical compressed form). */
 export function formatIP(family: number, w0: number, w1: number, w2: number, w3: number): string {
-  if (family === FAMILY_IPV4) {
-    return [w0 >>> 24, (w0 >>> 16) & 255, (w0 >>> 8) & 255, w0 & 255].join('.');
+  const bytes: number[] = [];
+  for (const w of family === FAMILY_IPV4 ? [w0] : [w0, w1, w2, w3]) {
+    bytes.push((w >>> 24) & 255, (w >>> 16) & 255, (w >>> 8) & 255, w & 255);
   }
-  const groups: number[] = [];
-  for (const w of [w0, w1, w2, w3]) groups.push((w >>> 16) & 0xffff, w & 0xffff);
-  // longest run of zero groups (length >= 2) becomes '::'
-  let bestStart = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8;) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen && j - i >= 2) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (gs: number[]): string => gs.map((g) => g.toString(16)).join(':');
-  if (bestStart < 0) return hex(groups);
-  return `${hex(groups.slice(0, bestStart))}::${hex(groups.slice(bestStart + bestLen))}`;
+  return formatParsedIP({ family: family === FAMILY_IPV4 ? 'IPv4' : 'IPv6', bytes });
 }

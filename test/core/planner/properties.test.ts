@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { isIPv6 } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import type { KubeEndpointSlice, KubeService } from '../../../core/model/kube.js';
-import { formatIP, normalizeIP, parseIP } from '../../../core/planner/ip.js';
+import { formatIP, normalizeIP, parseIP } from '../../../core/net/ip.js';
 import { endpoint, makeNode, makeService, makeSlice, NODE, port } from '../../support/fixtures.js';
 import { planOf } from './helpers.js';
 

@@ -1,8 +1,12 @@
+import fc from 'fast-check';
+import { isIP } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import {
   cidrContains,
   cidrFamilyOf,
   compareIPStrings,
+  formatCIDR,
+  formatIP,
   hostCIDR,
   ipFamilyOf,
   isZeroCIDR,
@@ -10,7 +14,8 @@ import {
   normalizeIP,
   parseCIDR,
   parseIP,
-} from '../../../core/planner/ip.js';
+  parseIPStrict,
+} from '../../../core/net/ip.js';
 
 describe('parseIP / normalizeIP', () => {
   it.each([
@@ -163,5 +168,84 @@ describe('helpers', () => {
       'aaa',
       'zzz',
     ]);
+  });
+});
+
+describe('strict dialect (flags, config, nft)', () => {
+  it.each([
+    ['10.96.0.10', '10.96.0.10', 'IPv4'],
+    ['0.0.0.0', '0.0.0.0', 'IPv4'],
+    ['2001:DB8::1', '2001:db8::1', 'IPv6'],
+    // netip keeps an IPv4-mapped address in the IPv6 family; nft wants it without the tail.
+    ['::ffff:10.0.0.1', '::ffff:a00:1', 'IPv6'],
+    ['::ffff:a00:1', '::ffff:a00:1', 'IPv6'],
+    ['64:ff9b::192.0.2.33', '64:ff9b::c000:221', 'IPv6'],
+  ])('%s -> %s (%s)', (input, canonical, family) => {
+    const ip = parseIPStrict(input);
+    expect(ip && formatIP(ip)).toBe(canonical);
+    expect(ip?.family).toBe(family);
+  });
+
+  it.each([
+    '010.0.0.1',
+    '10.00.0.1',
+    '1.2.3.01',
+    '::ffff:10.0.0.01',
+    '::010.0.0.1',
+    'fe80::1%eth0',
+    ' 1.2.3.4',
+  ])('rejects %j', (input) => {
+    expect(parseIPStrict(input)).toBeUndefined();
+    expect(parseIP(input, { strict: true })).toBeUndefined();
+  });
+
+  it('accepts exactly what node:net isIP accepts, zones aside', () => {
+    const dec = fc.oneof(fc.integer({ min: 0, max: 300 }).map(String), fc.stringMatching(/^0[0-9]{1,2}$/));
+    const v4 = fc.array(dec, { minLength: 3, maxLength: 5 }).map((p) => p.join('.'));
+    const group = fc.oneof(fc.stringMatching(/^[0-9a-fA-F]{1,5}$/), fc.constantFrom('0', '', 'ffff'));
+    const v6 = fc
+      .tuple(fc.array(group, { maxLength: 9 }), fc.option(v4), fc.nat(20))
+      .map(([groups, tail, cut]) => {
+        let s = groups.join(':');
+        if (cut < s.length) s = `${s.slice(0, cut)}::${s.slice(cut)}`;
+        return tail === null ? s : `${s}${s.endsWith(':') ? '' : ':'}${tail}`;
+      });
+    fc.assert(
+      fc.property(fc.oneof(v4, v6), (text) => {
+        const ip = parseIPStrict(text);
+        expect(ip !== undefined).toBe(isIP(text) !== 0);
+        if (ip) expect(ip.family).toBe(isIP(text) === 4 ? 'IPv4' : 'IPv6');
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('strict without keepMapped still reads a mapped address as IPv4', () => {
+    expect(parseIP('::ffff:10.0.0.1', { strict: true })).toEqual({ family: 'IPv4', bytes: [10, 0, 0, 1] });
+    expect(parseIP('::ffff:10.0.0.1', { keepMapped: true })?.bytes).toHaveLength(16);
+    expect(parseIP('::ffff:010.0.0.1', { keepMapped: true })?.family).toBe('IPv6');
+  });
+});
+
+describe('parseCIDR options', () => {
+  it('keepMapped keeps the IPv6 prefix length', () => {
+    const c = parseCIDR('::ffff:10.1.2.3/120', { keepMapped: true });
+    expect(c && formatCIDR(c)).toBe('::ffff:a01:200/120');
+    expect(c?.family).toBe('IPv6');
+    expect(parseCIDR('::ffff:10.1.2.3/120')?.prefixLength).toBe(24);
+  });
+
+  it('bareAddress reads an address as a host route', () => {
+    const v4 = parseCIDR('10.1.2.3', { bareAddress: true });
+    expect(v4 && formatCIDR(v4)).toBe('10.1.2.3/32');
+    const v6 = parseCIDR('FD00::1', { bareAddress: true });
+    expect(v6 && formatCIDR(v6)).toBe('fd00::1/128');
+    expect(parseCIDR('10.1.2.3')).toBeUndefined();
+    expect(parseCIDR('nope', { bareAddress: true })).toBeUndefined();
+  });
+
+  it('strict applies to the address part', () => {
+    expect(parseCIDR('010.0.0.0/8', { strict: true })).toBeUndefined();
+    expect(normalizeCIDR('010.0.0.0/8')).toBe('10.0.0.0/8');
   });
 });

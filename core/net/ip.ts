@@ -1,9 +1,11 @@
 /**
- * IP and CIDR parsing for values that come from Kubernetes objects (ClusterIPs, endpoint
- * addresses, externalIPs, load-balancer ingress, loadBalancerSourceRanges, node addresses).
+ * The one IP and CIDR parser/formatter of switchyard. Everything that turns address text into
+ * numbers or back goes through here: the planner (API objects), the flag and config parsers
+ * (core/config/net-parse.ts), the renderers (e.g. backends/nftables/addr.ts) and the matcher
+ * (matcher/src/ip.ts, which packs the bytes into 32-bit words).
  *
  * Pure functions, no exceptions: a malformed value yields `undefined` and the caller decides
- * what to skip. Parsing is deliberately as lenient as Go's `netutils.ParseIPSloppy` /
+ * what to skip. By default parsing is as lenient as Go's `netutils.ParseIPSloppy` /
  * `ParseCIDRSloppy`, which kube-proxy uses on API objects:
  * - IPv4 octets may carry leading zeros and are read as DECIMAL ("010.1.1.1" is 10.1.1.1),
  *   because objects created before Kubernetes 1.20 validation may contain them;
@@ -13,6 +15,14 @@
  *   ("10.0.0.0/8"), as Go's `ParseCIDR` returns it.
  * Zones ("fe80::1%eth0"), brackets and surrounding whitespace are rejected (callers trim
  * where the API allows padding, e.g. loadBalancerSourceRanges).
+ *
+ * Two options select the other dialects (see ParseIPOptions):
+ * - `strict` rejects IPv4 groups with leading zeros ("010.0.0.1", also in an IPv6 address's
+ *   IPv4 tail), as Go's `netip.ParseAddr` and Node's `net.isIPv4`/`isIPv6` do; flags and the
+ *   config file are parsed strictly;
+ * - `keepMapped` keeps "::ffff:a.b.c.d" a 16-byte IPv6 address (as `netip` and Node do)
+ *   instead of reading it as IPv4 (and a CIDR on it keeps its IPv6 prefix length).
+ * `parseIPStrict` sets both: it accepts exactly what Node's `net.isIP` accepts, minus zones.
  *
  * Canonical text: dotted decimal for IPv4; RFC 5952 for IPv6 (lower case, no leading zeros,
  * the longest run of two or more zero groups compressed to "::", the first on a tie).
@@ -32,18 +42,33 @@ export interface ParsedCIDR {
   readonly prefixLength: number;
 }
 
-function parseIPv4Bytes(text: string): number[] | undefined {
+export interface ParseIPOptions {
+  /** Reject IPv4 groups with leading zeros (Go's netip, Node's net.isIP); default: read them as decimal. */
+  readonly strict?: boolean;
+  /** Keep IPv4-mapped IPv6 addresses ("::ffff:1.2.3.4") as IPv6; default: they are IPv4. */
+  readonly keepMapped?: boolean;
+}
+
+export interface ParseCIDROptions extends ParseIPOptions {
+  /** Accept a bare address as a host route (/32 or /128); default: the "/prefix" is required. */
+  readonly bareAddress?: boolean;
+}
+
+function parseIPv4Bytes(text: string, strict: boolean): number[] | undefined {
   // Hand-rolled (this runs for every endpoint address): four groups of 1-3 decimal digits.
   const bytes: number[] = [];
   let value = 0;
   let digits = 0;
+  let leadingZero = false;
   for (let i = 0; i <= text.length; i++) {
     const c = i < text.length ? text.charCodeAt(i) : 46; /* '.' terminates the last group */
     if (c >= 48 && c <= 57) {
       if (++digits > 3) return undefined;
+      if (digits === 1) leadingZero = c === 48;
       value = value * 10 + (c - 48);
     } else if (c === 46) {
       if (digits === 0 || value > 255 || bytes.length === 4) return undefined;
+      if (strict && leadingZero && digits > 1) return undefined;
       bytes.push(value);
       value = 0;
       digits = 0;
@@ -54,7 +79,7 @@ function parseIPv4Bytes(text: string): number[] | undefined {
   return bytes.length === 4 ? bytes : undefined;
 }
 
-function parseIPv6Bytes(text: string): number[] | undefined {
+function parseIPv6Bytes(text: string, strict: boolean): number[] | undefined {
   if (text.length === 0 || text.includes('%')) return undefined;
   let body = text;
   let tail: number[] = [];
@@ -62,7 +87,7 @@ function parseIPv6Bytes(text: string): number[] | undefined {
   if (lastColon < 0) return undefined;
   const last = body.slice(lastColon + 1);
   if (last.includes('.')) {
-    const v4 = parseIPv4Bytes(last);
+    const v4 = parseIPv4Bytes(last, strict);
     if (!v4) return undefined;
     tail = v4;
     body = body.slice(0, lastColon + 1);
@@ -105,17 +130,31 @@ function isV4Mapped(bytes: readonly number[]): boolean {
   return bytes[10] === 0xff && bytes[11] === 0xff;
 }
 
-/** Parses an IPv4 or IPv6 address (see the module comment for the accepted forms). */
-export function parseIP(text: string | undefined): ParsedIP | undefined {
+/**
+ * Parses an IPv4 or IPv6 address: leniently like kube-proxy on API objects unless `options`
+ * say otherwise (see the module comment for the accepted forms).
+ */
+export function parseIP(text: string | undefined, options?: ParseIPOptions): ParsedIP | undefined {
   if (typeof text !== 'string' || text.length === 0 || text.length > 64) return undefined;
+  const strict = options?.strict === true;
   if (text.includes(':')) {
-    const bytes = parseIPv6Bytes(text);
+    const bytes = parseIPv6Bytes(text, strict);
     if (!bytes) return undefined;
-    if (isV4Mapped(bytes)) return { family: 'IPv4', bytes: bytes.slice(12) };
+    if (options?.keepMapped !== true && isV4Mapped(bytes)) return { family: 'IPv4', bytes: bytes.slice(12) };
     return { family: 'IPv6', bytes };
   }
-  const bytes = parseIPv4Bytes(text);
+  const bytes = parseIPv4Bytes(text, strict);
   return bytes ? { family: 'IPv4', bytes } : undefined;
+}
+
+const STRICT: ParseIPOptions = { strict: true, keepMapped: true };
+
+/**
+ * Parses an address the way Go's `netip.ParseAddr` and Node's `net.isIP` read it (for flags and
+ * the config file): no leading zeros in IPv4 groups, "::ffff:a.b.c.d" stays IPv6, no zones.
+ */
+export function parseIPStrict(text: string | undefined): ParsedIP | undefined {
+  return parseIP(text, STRICT);
 }
 
 /** Canonical text of a parsed address. */
@@ -154,12 +193,20 @@ export function ipFamilyOf(text: string | undefined): IPFamily | undefined {
   return parseIP(text)?.family;
 }
 
-/** Parses "address/prefix"; the address's host bits are cleared. */
-export function parseCIDR(text: string | undefined): ParsedCIDR | undefined {
+/**
+ * Parses "address/prefix" (the address as parseIP reads it with the same `options`); the
+ * address's host bits are cleared. With `bareAddress`, "address" alone is a host route.
+ */
+export function parseCIDR(text: string | undefined, options?: ParseCIDROptions): ParsedCIDR | undefined {
   if (typeof text !== 'string') return undefined;
   const slash = text.indexOf('/');
-  if (slash < 0 || slash !== text.lastIndexOf('/')) return undefined;
-  const ip = parseIP(text.slice(0, slash));
+  if (slash < 0) {
+    if (options?.bareAddress !== true) return undefined;
+    const ip = parseIP(text, options);
+    return ip && { family: ip.family, network: ip, prefixLength: ip.bytes.length * 8 };
+  }
+  if (slash !== text.lastIndexOf('/')) return undefined;
+  const ip = parseIP(text.slice(0, slash), options);
   const prefixText = text.slice(slash + 1);
   if (!ip || !/^[0-9]{1,3}$/.test(prefixText)) return undefined;
   const prefixLength = Number(prefixText);
