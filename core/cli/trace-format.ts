@@ -8,7 +8,9 @@ function hostPort(ip: string, port: number): string {
 export function formatTraceText(r: TraceReport): string {
   const p = r.packet;
   const out: string[] = [];
-  out.push(`Packet:      ${p.protocol} ${p.source} -> ${hostPort(p.destination, p.port)} (${p.family}), seen by node ${r.node}`);
+  out.push(
+    `Packet:      ${p.protocol} ${p.source} -> ${hostPort(p.destination, p.port)} (${p.family}), seen by node ${r.node}`,
+  );
   out.push(`Source:      ${r.sourceKind} (${r.sourceWhy})`);
   if (r.match) {
     const m = r.match;
@@ -16,7 +18,8 @@ export function formatTraceText(r: TraceReport): string {
     out.push(`Service:     ${m.service}${portName} (${m.servicePortId})`);
     out.push(`Matched:     ${m.how}`);
     out.push(`Path:        ${m.path}: ${m.pathWhy}`);
-    if (m.sessionAffinitySeconds !== undefined) out.push(`Affinity:    ClientIP, ${m.sessionAffinitySeconds} s`);
+    if (m.sessionAffinitySeconds !== undefined)
+      out.push(`Affinity:    ClientIP, ${m.sessionAffinitySeconds} s`);
     const eligible = r.endpoints.filter((e) => e.eligible).length;
     out.push(`Endpoints:   ${eligible} of ${r.endpoints.length} eligible`);
     for (const e of r.endpoints) {

@@ -43,7 +43,12 @@ export async function runTrace(
   const tracker = new Tracker(config);
   for (const event of await load(config, logger)) tracker.apply(event);
   const { snapshot } = new Planner(logger).plan(tracker.state(), plannerConfigFrom(config));
-  const matcher = options.matcher ?? (await createMatcher({ seed: options.seed ?? DEFAULT_SEED, logger: logger.isLevelEnabled('debug') ? logger : logger.child({}, { level: 'warn' }) }));
+  const matcher =
+    options.matcher ??
+    (await createMatcher({
+      seed: options.seed ?? DEFAULT_SEED,
+      logger: logger.isLevelEnabled('debug') ? logger : logger.child({}, { level: 'warn' }),
+    }));
   matcher.load(snapshot);
   const report = traceReport(snapshot, matcher, {
     source: command.source,

@@ -43,7 +43,12 @@ export interface FrontendSet {
   readonly unsupported: number;
 }
 
-export function frontendKey(family: IPFamily, protocol: FrontendProtocol, address: string, port: number): string {
+export function frontendKey(
+  family: IPFamily,
+  protocol: FrontendProtocol,
+  address: string,
+  port: number,
+): string {
   return `${family}|${protocol}|${address}|${port}`;
 }
 
@@ -67,7 +72,10 @@ export function nodePortAddressesOf(snapshot: Snapshot, family: IPFamily): reado
   });
 }
 
-function verdictFlags(verdict: TrafficVerdict, shortCircuit: boolean): Pick<Frontend, 'listen' | 'reject' | 'dropExternal' | 'dropAll'> {
+function verdictFlags(
+  verdict: TrafficVerdict,
+  shortCircuit: boolean,
+): Pick<Frontend, 'listen' | 'reject' | 'dropExternal' | 'dropAll'> {
   switch (verdict) {
     case 'forward':
       return { listen: true, reject: false, dropExternal: false, dropAll: false };
@@ -86,7 +94,13 @@ export function frontendsOfPlan(plan: ServicePortPlan, nodePortAddresses: readon
   if (plan.protocol !== 'TCP' && plan.protocol !== 'UDP') return [];
   const protocol: FrontendProtocol = plan.protocol;
   const out: Frontend[] = [];
-  const add = (address: string, port: number, kind: FrontendKind, verdict: TrafficVerdict, ranges: readonly string[]): void => {
+  const add = (
+    address: string,
+    port: number,
+    kind: FrontendKind,
+    verdict: TrafficVerdict,
+    ranges: readonly string[],
+  ): void => {
     if (!validPort(port) || (address !== '*' && !sameFamily(address, plan.family))) return;
     const shortCircuit = kind !== 'cluster-ip' && plan.shortCircuitEndpoints.length > 0;
     out.push({
@@ -101,9 +115,11 @@ export function frontendsOfPlan(plan: ServicePortPlan, nodePortAddresses: readon
       sourceRanges: ranges,
     });
   };
-  if (plan.clusterIP !== '' && plan.clusterIP !== 'None') add(plan.clusterIP, plan.port, 'cluster-ip', plan.internal, []);
+  if (plan.clusterIP !== '' && plan.clusterIP !== 'None')
+    add(plan.clusterIP, plan.port, 'cluster-ip', plan.internal, []);
   for (const ip of plan.externalIPs) add(ip, plan.port, 'external-ip', plan.external, []);
-  for (const ip of plan.loadBalancerIPs) add(ip, plan.port, 'load-balancer', plan.external, plan.loadBalancerSourceRanges);
+  for (const ip of plan.loadBalancerIPs)
+    add(ip, plan.port, 'load-balancer', plan.external, plan.loadBalancerSourceRanges);
   if (plan.nodePort !== undefined) {
     for (const address of nodePortAddresses) add(address, plan.nodePort, 'node-port', plan.external, []);
   }

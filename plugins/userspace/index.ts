@@ -5,13 +5,32 @@
 import type { BackendContext, BackendRegistration, BackendRegistry, ProxyBackend } from '../sdk/index.js';
 import { USERSPACE_BACKEND_NAME, UserspaceBackend } from './userspace-backend.js';
 
-export { UserspaceBackend, USERSPACE_BACKEND_NAME, DEFAULT_CONNECT_TIMEOUTS_MS, type UserspaceOptions } from './userspace-backend.js';
-export { frontendsOf, frontendsOfPlan, frontendKey, nodePortAddressesOf, type Frontend, type FrontendSet } from './frontends.js';
-export { renderTable, renderCleanup, USERSPACE_TABLE, type RenderInput, type RenderResult } from './render.js';
+export {
+  UserspaceBackend,
+  USERSPACE_BACKEND_NAME,
+  DEFAULT_CONNECT_TIMEOUTS_MS,
+  type UserspaceOptions,
+} from './userspace-backend.js';
+export {
+  frontendsOf,
+  frontendsOfPlan,
+  frontendKey,
+  nodePortAddressesOf,
+  type Frontend,
+  type FrontendSet,
+} from './frontends.js';
+export {
+  renderTable,
+  renderCleanup,
+  USERSPACE_TABLE,
+  type RenderInput,
+  type RenderResult,
+} from './render.js';
 
 export const userspaceRegistration: BackendRegistration = {
   name: USERSPACE_BACKEND_NAME,
-  description: 'relays Service traffic through sockets of this process; endpoints picked by the WebAssembly matcher',
+  description:
+    'relays Service traffic through sockets of this process; endpoints picked by the WebAssembly matcher',
   create: (context: BackendContext): ProxyBackend => new UserspaceBackend(context),
 };
 

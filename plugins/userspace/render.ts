@@ -62,7 +62,9 @@ export function renderTable(input: RenderInput): RenderResult {
   const dropAll: string[] = [];
   const lbRanged: string[] = [];
   const lbAllowed: string[] = [];
-  const sorted = [...input.frontends].filter((f) => f.family === input.family).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const sorted = [...input.frontends]
+    .filter((f) => f.family === input.family)
+    .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   for (const f of sorted) {
     const np = f.address === '*';
     const tuple = np ? `${proto(f.protocol)} . ${f.port}` : `${f.address} . ${proto(f.protocol)} . ${f.port}`;
@@ -136,8 +138,17 @@ export function renderTable(input: RenderInput): RenderResult {
     '}',
   ];
   const count =
-    fe.length + feNp.length + rejectFe.length + rejectNp.length + dropFe.length + dropNp.length + dropAll.length +
-    lbRanged.length + lbAllowed.length + input.clusterIPs.length + input.clusterCIDRs.length;
+    fe.length +
+    feNp.length +
+    rejectFe.length +
+    rejectNp.length +
+    dropFe.length +
+    dropNp.length +
+    dropAll.length +
+    lbRanged.length +
+    lbAllowed.length +
+    input.clusterIPs.length +
+    input.clusterCIDRs.length;
   return { text: `${lines.join('\n')}\n`, elements: count };
 }
 

@@ -44,7 +44,12 @@ export function retryCandidates(sel: Selection, maxAttempts: number, offset: num
   const out: EndpointRef[] = [first];
   for (let i = 0; i < others.length && out.length < maxAttempts; i++) {
     const e = others[(offset + i) % others.length]!;
-    out.push({ ip: e.ip, port: e.port, family: first.family, ...(e.targetName !== undefined ? { targetName: e.targetName } : {}) });
+    out.push({
+      ip: e.ip,
+      port: e.port,
+      family: first.family,
+      ...(e.targetName !== undefined ? { targetName: e.targetName } : {}),
+    });
   }
   return out;
 }
@@ -80,7 +85,9 @@ export class TcpFrontend {
     private readonly ctx: RelayContext,
   ) {
     this.server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (s) => this.accept(s));
-    this.server.on('error', (e) => ctx.logger.warn({ frontend: frontend.key, err: e.message }, 'listener error'));
+    this.server.on('error', (e) =>
+      ctx.logger.warn({ frontend: frontend.key, err: e.message }, 'listener error'),
+    );
   }
 
   /** Listen on an OS-chosen port of `host`; resolves with the port. */
@@ -145,8 +152,15 @@ export class TcpFrontend {
     client.on('error', () => undefined);
     const remote = plainAddress(client.remoteAddress);
     const remotePort = client.remotePort ?? 0;
-    const destination = f.address === '*' ? (ctx.nodeAddress(f.family) ?? plainAddress(client.localAddress)) : f.address;
-    const flow = { protocol: 'TCP' as const, client: remote, clientPort: remotePort, destination, port: f.port };
+    const destination =
+      f.address === '*' ? (ctx.nodeAddress(f.family) ?? plainAddress(client.localAddress)) : f.address;
+    const flow = {
+      protocol: 'TCP' as const,
+      client: remote,
+      clientPort: remotePort,
+      destination,
+      port: f.port,
+    };
     const sel = ctx.matcher().select({
       destination,
       protocol: 'TCP',
@@ -191,7 +205,10 @@ export class TcpFrontend {
         this.splice(conn, up, ep);
         return;
       } catch (e) {
-        ctx.logger.debug({ frontend: this.frontend.key, endpoint: `${ep.ip}:${ep.port}`, err: (e as Error).message }, 'endpoint connect failed');
+        ctx.logger.debug(
+          { frontend: this.frontend.key, endpoint: `${ep.ip}:${ep.port}`, err: (e as Error).message },
+          'endpoint connect failed',
+        );
       }
     }
     ctx.count('TCP', 'unreachable');

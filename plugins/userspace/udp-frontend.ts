@@ -33,8 +33,13 @@ export class UdpFrontend {
     readonly frontend: Frontend,
     private readonly ctx: RelayContext,
   ) {
-    this.socket = dgram.createSocket({ type: frontend.family === 'IPv4' ? 'udp4' : 'udp6', ipv6Only: frontend.family === 'IPv6' });
-    this.socket.on('error', (e) => ctx.logger.warn({ frontend: frontend.key, err: e.message }, 'UDP socket error'));
+    this.socket = dgram.createSocket({
+      type: frontend.family === 'IPv4' ? 'udp4' : 'udp6',
+      ipv6Only: frontend.family === 'IPv6',
+    });
+    this.socket.on('error', (e) =>
+      ctx.logger.warn({ frontend: frontend.key, err: e.message }, 'UDP socket error'),
+    );
     this.socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
   }
 

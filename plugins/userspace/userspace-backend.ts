@@ -6,11 +6,7 @@
  */
 import { networkInterfaces } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import {
-  createMatcher,
-  parseIP,
-  type Matcher,
-} from '../../matcher/src/index.js';
+import { createMatcher, parseIP, type Matcher } from '../../matcher/src/index.js';
 import type {
   BackendContext,
   BackendSupport,
@@ -91,7 +87,8 @@ export class UserspaceBackend implements ProxyBackend {
     const now = options.now ?? ((): number => performance.now());
     this.relay = {
       matcher: (): Matcher => {
-        if (this.matcherInstance === undefined) throw new Error('userspace backend used before its first sync');
+        if (this.matcherInstance === undefined)
+          throw new Error('userspace backend used before its first sync');
         return this.matcherInstance;
       },
       now,
@@ -100,17 +97,23 @@ export class UserspaceBackend implements ProxyBackend {
       connectTimeoutsMs: options.connectTimeoutsMs ?? DEFAULT_CONNECT_TIMEOUTS_MS,
       logger: ctx.logger,
       count: (protocol, outcome): void =>
-        ctx.metrics.counter('userspace_flows_total', 'New TCP connections and UDP flows by outcome.', 1, { protocol, outcome }),
+        ctx.metrics.counter('userspace_flows_total', 'New TCP connections and UDP flows by outcome.', 1, {
+          protocol,
+          outcome,
+        }),
     };
   }
 
   async probe(): Promise<BackendSupport> {
-    const r = await this.ctx.executor.run('nft', ['--version'], { allowFailure: true }).catch((e: unknown) => ({
-      code: -1,
-      stdout: '',
-      stderr: e instanceof Error ? e.message : String(e),
-    }));
-    if (r.code !== 0) return { supported: false, reason: `nft is not usable: ${r.stderr.trim() || `exit ${r.code}`}` };
+    const r = await this.ctx.executor
+      .run('nft', ['--version'], { allowFailure: true })
+      .catch((e: unknown) => ({
+        code: -1,
+        stdout: '',
+        stderr: e instanceof Error ? e.message : String(e),
+      }));
+    if (r.code !== 0)
+      return { supported: false, reason: `nft is not usable: ${r.stderr.trim() || `exit ${r.code}`}` };
     const version = /v(\d+\.\d+(?:\.\d+)?)/.exec(r.stdout)?.[1] ?? 'unknown';
     return { supported: true, details: { nft: version, sockets: 'node' } };
   }
@@ -152,7 +155,10 @@ export class UserspaceBackend implements ProxyBackend {
         this.frontends.set(key, { server, port });
       } catch (e) {
         listenFailures++;
-        this.ctx.logger.error({ frontend: key, err: (e as Error).message }, 'cannot open a listener for this frontend');
+        this.ctx.logger.error(
+          { frontend: key, err: (e as Error).message },
+          'cannot open a listener for this frontend',
+        );
       }
     }
 
@@ -160,7 +166,13 @@ export class UserspaceBackend implements ProxyBackend {
     const loaded = this.matcherInstance.load(snapshot);
     // The node's own traffic is told apart by its source: any address of this network
     // namespace (what kube-proxy's `fib saddr type local` matches), and the Node's IPs.
-    this.nodeAddresses = new Set([...localAddresses(), '127.0.0.1', '::1', ...snapshot.nodeIPs.IPv4, ...snapshot.nodeIPs.IPv6]);
+    this.nodeAddresses = new Set([
+      ...localAddresses(),
+      '127.0.0.1',
+      '::1',
+      ...snapshot.nodeIPs.IPv4,
+      ...snapshot.nodeIPs.IPv6,
+    ]);
     this.primary = {
       ...(snapshot.nodeIPs.IPv4[0] !== undefined ? { IPv4: snapshot.nodeIPs.IPv4[0] } : {}),
       ...(snapshot.nodeIPs.IPv6[0] !== undefined ? { IPv6: snapshot.nodeIPs.IPv6[0] } : {}),
@@ -176,7 +188,9 @@ export class UserspaceBackend implements ProxyBackend {
         frontends: set.frontends,
         listenerPorts: ports,
         clusterIPs: set.clusterIPs[family],
-        clusterCIDRs: snapshot.clusterCIDRs[family].filter((c) => parseIP(c.split('/')[0] ?? '') !== undefined),
+        clusterCIDRs: snapshot.clusterCIDRs[family].filter(
+          (c) => parseIP(c.split('/')[0] ?? '') !== undefined,
+        ),
       });
       text += r.text;
       elements += r.elements;

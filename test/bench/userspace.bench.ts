@@ -24,7 +24,12 @@ import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import readline from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { SpawnExecutor, type ExecOptions, type ExecResult, type Executor } from '../../backends/exec/executor.js';
+import {
+  SpawnExecutor,
+  type ExecOptions,
+  type ExecResult,
+  type Executor,
+} from '../../backends/exec/executor.js';
 import { nftablesRegistration } from '../../backends/nftables/index.js';
 import { silentLogger } from '../../core/log.js';
 import type { BackendContext, BackendMetrics } from '../../plugins/sdk/index.js';
@@ -124,7 +129,12 @@ function oneConnection(host: string, port: number): Promise<number> {
   });
 }
 
-async function connRate(host: string, port: number, seconds: number, concurrency: number): Promise<{ perSec: number; errors: number }> {
+async function connRate(
+  host: string,
+  port: number,
+  seconds: number,
+  concurrency: number,
+): Promise<{ perSec: number; errors: number }> {
   let done = 0;
   let errors = 0;
   const end = performance.now() + seconds * 1000;
@@ -303,7 +313,11 @@ async function measure(mode: Mode): Promise<{ result: LoadResult; matcher?: stri
   }
 }
 
-export async function run(): Promise<{ name: string; markdown: string; results: Record<string, LoadResult> }> {
+export async function run(): Promise<{
+  name: string;
+  markdown: string;
+  results: Record<string, LoadResult>;
+}> {
   const results: Record<string, LoadResult> = {};
   let matcherImpl = '?';
   for (const mode of ['direct', 'nftables', 'userspace'] as const) {
@@ -323,7 +337,9 @@ export async function run(): Promise<{ name: string; markdown: string; results: 
     `### userspace backend vs nftables (${machineInfo()}; matcher: ${matcherImpl})`,
     '',
     'Node → ClusterIP → endpoint on the same node, every role its own process (see the file header).',
-    `Load average at the end: ${loadavg().map((x) => x.toFixed(2)).join(' ')} (2 cores: numbers are only comparable on an idle machine).`,
+    `Load average at the end: ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')} (2 cores: numbers are only comparable on an idle machine).`,
     '',
     '| path | new TCP conn/s (64 clients) | connect + first RTT p50 / p99 (ms) | RTT on a connection p50 / p99 (µs) | upload MB/s (1 conn) | added connect latency vs direct p50 / p99 (ms) |',
     '|---|---|---|---|---|---|',

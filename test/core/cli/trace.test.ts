@@ -29,7 +29,10 @@ interface Run {
 }
 
 async function trace(args: readonly string[], options: TraceOptions = {}): Promise<Run> {
-  const cmd = parseArgs(['trace', '--from', CLUSTER, '--hostname-override', 'node-a', '--cluster-cidr', '10.244.0.0/16', ...args], {});
+  const cmd = parseArgs(
+    ['trace', '--from', CLUSTER, '--hostname-override', 'node-a', '--cluster-cidr', '10.244.0.0/16', ...args],
+    {},
+  );
   if (cmd.kind !== 'trace') throw new Error(`parsed as ${cmd.kind}`);
   const { config } = resolveConfig(cmd.flags, undefined, 'test-host');
   let out = '';
@@ -58,27 +61,48 @@ const EXTERNAL = '192.168.77.1';
 const CASES: readonly GoldenCase[] = [
   {
     name: 'clusterip-from-pod',
-    covers: 'ClusterIP match, eligible endpoints, not ready, terminating without fallback, terminating not serving; no masquerade for pods',
+    covers:
+      'ClusterIP match, eligible endpoints, not ready, terminating without fallback, terminating not serving; no masquerade for pods',
     args: ['--source', POD, '--destination', '10.96.0.10:80'],
-    mustSay: ['Source:      pod', 'Matched:     ClusterIP 10.96.0.10:80/TCP', 'Verdict:     DNAT', '- 10.244.2.11:8080 web-starting: not ready', '- 10.244.1.12:8080 web-draining: terminating (still serving): no fallback', '- 10.244.2.13:8080 web-stopping: terminating and not serving', 'Masquerade:  no'],
+    mustSay: [
+      'Source:      pod',
+      'Matched:     ClusterIP 10.96.0.10:80/TCP',
+      'Verdict:     DNAT',
+      '- 10.244.2.11:8080 web-starting: not ready',
+      '- 10.244.1.12:8080 web-draining: terminating (still serving): no fallback',
+      '- 10.244.2.13:8080 web-stopping: terminating and not serving',
+      'Masquerade:  no',
+    ],
   },
   {
     name: 'clusterip-from-node',
     covers: 'source classified as this node; ClusterIP from outside --cluster-cidr is masqueraded',
     args: ['--source', NODE, '--destination', '10.96.0.10:80'],
-    mustSay: ['Source:      node', 'Verdict:     DNAT', 'Masquerade:  yes: traffic to a ClusterIP from outside --cluster-cidr'],
+    mustSay: [
+      'Source:      node',
+      'Verdict:     DNAT',
+      'Masquerade:  yes: traffic to a ClusterIP from outside --cluster-cidr',
+    ],
   },
   {
     name: 'clusterip-udp-from-external',
     covers: 'UDP; external source to a ClusterIP is masqueraded',
     args: ['--source', EXTERNAL, '--destination', '10.96.0.10:53', '--protocol', 'udp'],
-    mustSay: ['Source:      external', 'Matched:     ClusterIP 10.96.0.10:53/UDP', 'DNAT to:     10.244.1.10:5353, 10.244.2.10:5353', 'Masquerade:  yes'],
+    mustSay: [
+      'Source:      external',
+      'Matched:     ClusterIP 10.96.0.10:53/UDP',
+      'DNAT to:     10.244.1.10:5353, 10.244.2.10:5353',
+      'Masquerade:  yes',
+    ],
   },
   {
     name: 'clusterip-undefined-port',
     covers: 'no match on a ClusterIP: REJECT',
     args: ['--source', POD, '--destination', '10.96.0.10:81'],
-    mustSay: ['Service:     none', 'Verdict:     REJECT: 10.96.0.10 is the ClusterIP of shop/web, which has no port 81/TCP'],
+    mustSay: [
+      'Service:     none',
+      'Verdict:     REJECT: 10.96.0.10 is the ClusterIP of shop/web, which has no port 81/TCP',
+    ],
   },
   {
     name: 'no-endpoints',
@@ -90,31 +114,50 @@ const CASES: readonly GoldenCase[] = [
     name: 'terminating-fallback',
     covers: 'no ready endpoint: serving+terminating ones are used (fallback)',
     args: ['--source', POD, '--destination', '10.96.0.12:80'],
-    mustSay: ['+ 10.244.1.20:8080 rolling-old-a: serving but terminating, local: used as a fallback', '- 10.244.2.20:8080 rolling-old-b: terminating and not serving', 'DNAT to:     10.244.1.20:8080'],
+    mustSay: [
+      '+ 10.244.1.20:8080 rolling-old-a: serving but terminating, local: used as a fallback',
+      '- 10.244.2.20:8080 rolling-old-b: terminating and not serving',
+      'DNAT to:     10.244.1.20:8080',
+    ],
   },
   {
     name: 'topology-other-zone',
     covers: 'topology hints: an endpoint for another zone is not eligible',
     args: ['--source', POD, '--destination', '10.96.0.13:80'],
-    mustSay: ['+ 10.244.1.30:8080 zoned-a', '- 10.244.2.30:8080 zoned-b: ready, but topology hints send this node\'s traffic elsewhere', 'DNAT to:     10.244.1.30:8080'],
+    mustSay: [
+      '+ 10.244.1.30:8080 zoned-a',
+      "- 10.244.2.30:8080 zoned-b: ready, but topology hints send this node's traffic elsewhere",
+      'DNAT to:     10.244.1.30:8080',
+    ],
   },
   {
     name: 'nodeport-external-cluster-policy',
     covers: 'NodePort on a node address; external traffic with policy Cluster is masqueraded',
     args: ['--source', EXTERNAL, '--destination', `${NODE}:30080`],
-    mustSay: ['Matched:     NodePort 30080/TCP on node address 192.168.77.2', 'Path:        external', 'Masquerade:  yes: external traffic with externalTrafficPolicy Cluster'],
+    mustSay: [
+      'Matched:     NodePort 30080/TCP on node address 192.168.77.2',
+      'Path:        external',
+      'Masquerade:  yes: external traffic with externalTrafficPolicy Cluster',
+    ],
   },
   {
     name: 'nodeport-other-address',
     covers: 'no match: a NodePort on an address outside --nodeport-addresses',
     args: ['--source', EXTERNAL, '--destination', '192.168.77.9:30080'],
-    mustSay: ['Verdict:     NOT-PROXIED', 'Note:        NodePort 30080/TCP of shop/web is not served on 192.168.77.9'],
+    mustSay: [
+      'Verdict:     NOT-PROXIED',
+      'Note:        NodePort 30080/TCP of shop/web is not served on 192.168.77.9',
+    ],
   },
   {
     name: 'etp-local-nodeport-external',
     covers: 'externalTrafficPolicy Local: only local endpoints, remote ones "not local"; client address kept',
     args: ['--source', EXTERNAL, '--destination', `${NODE}:30081`],
-    mustSay: ['+ 10.244.1.40:8080 local-a', '- 10.244.2.40:8080 local-b: not local (on node node-b) and externalTrafficPolicy is Local', 'Masquerade:  no: externalTrafficPolicy Local'],
+    mustSay: [
+      '+ 10.244.1.40:8080 local-a',
+      '- 10.244.2.40:8080 local-b: not local (on node node-b) and externalTrafficPolicy is Local',
+      'Masquerade:  no: externalTrafficPolicy Local',
+    ],
   },
   {
     name: 'etp-local-no-local-endpoint',
@@ -132,13 +175,21 @@ const CASES: readonly GoldenCase[] = [
     name: 'etp-local-lb-from-node',
     covers: "the node's own traffic to a Local-policy LB IP short-circuits and is masqueraded",
     args: ['--source', NODE, '--destination', '198.51.100.14:80'],
-    mustSay: ['Matched:     LoadBalancer IP 198.51.100.14:80/TCP', 'Path:        short-circuit', 'Masquerade:  yes'],
+    mustSay: [
+      'Matched:     LoadBalancer IP 198.51.100.14:80/TCP',
+      'Path:        short-circuit',
+      'Masquerade:  yes',
+    ],
   },
   {
     name: 'lb-source-allowed',
     covers: 'LoadBalancer IP from inside loadBalancerSourceRanges; session affinity',
     args: ['--source', '203.0.113.7', '--destination', '198.51.100.16:443'],
-    mustSay: ['Matched:     LoadBalancer IP 198.51.100.16:443/TCP', 'Affinity:    ClientIP, 600 s', 'Verdict:     DNAT'],
+    mustSay: [
+      'Matched:     LoadBalancer IP 198.51.100.16:443/TCP',
+      'Affinity:    ClientIP, 600 s',
+      'Verdict:     DNAT',
+    ],
   },
   {
     name: 'lb-source-denied',
@@ -156,7 +207,10 @@ const CASES: readonly GoldenCase[] = [
     name: 'itp-local-from-pod',
     covers: 'internalTrafficPolicy Local: remote endpoints not eligible',
     args: ['--source', POD, '--destination', '10.96.0.17:80'],
-    mustSay: ['- 10.244.2.70:8080 cache-b: not local (on node node-b) and internalTrafficPolicy is Local', 'DNAT to:     10.244.1.70:8080'],
+    mustSay: [
+      '- 10.244.2.70:8080 cache-b: not local (on node node-b) and internalTrafficPolicy is Local',
+      'DNAT to:     10.244.1.70:8080',
+    ],
   },
   {
     name: 'itp-local-no-local-endpoint',
@@ -187,7 +241,8 @@ const CASES: readonly GoldenCase[] = [
 function golden(name: string, ext: string, actual: string): void {
   const file = path.join(GOLDEN, `${name}.${ext}`);
   if (UPDATE || !existsSync(file)) {
-    if (!UPDATE) throw new Error(`missing golden file ${file} (run with SWITCHYARD_UPDATE_GOLDEN=1 and review it)`);
+    if (!UPDATE)
+      throw new Error(`missing golden file ${file} (run with SWITCHYARD_UPDATE_GOLDEN=1 and review it)`);
     writeFileSync(file, actual);
   }
   expect(actual).toBe(readFileSync(file, 'utf8'));
@@ -207,7 +262,11 @@ describe('switchyard trace (golden)', () => {
   it('-o json prints the same report as JSON', async () => {
     const r = await trace(['--source', EXTERNAL, '--destination', `${NODE}:30081`, '-o', 'json']);
     expect(r.code).toBe(0);
-    const report = JSON.parse(r.out) as { verdict: string; match: { frontend: string }; endpoints: { eligible: boolean }[] };
+    const report = JSON.parse(r.out) as {
+      verdict: string;
+      match: { frontend: string };
+      endpoints: { eligible: boolean }[];
+    };
     expect(report.verdict).toBe('DNAT');
     expect(report.match.frontend).toBe('NodePort');
     expect(report.endpoints.map((e) => e.eligible)).toEqual([true, false]);

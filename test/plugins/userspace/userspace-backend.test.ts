@@ -28,7 +28,8 @@ interface Counted {
 function context(executor: FakeExecutor, counted: Counted[] = []): BackendContext {
   const metrics: BackendMetrics = {
     gauge: (name, _h, value, labels) => void counted.push({ name, value, ...(labels ? { labels } : {}) }),
-    counter: (name, _h, value = 1, labels) => void counted.push({ name, value, ...(labels ? { labels } : {}) }),
+    counter: (name, _h, value = 1, labels) =>
+      void counted.push({ name, value, ...(labels ? { labels } : {}) }),
   };
   return { config, logger: silentLogger(), executor, metrics };
 }
@@ -92,7 +93,12 @@ function tcpRequest(port: number, text = 'hi', timeoutMs = 3000): Promise<TcpOut
   });
 }
 
-function udpRequest(port: number, text: string, socket?: dgram.Socket, timeoutMs = 1500): Promise<string | undefined> {
+function udpRequest(
+  port: number,
+  text: string,
+  socket?: dgram.Socket,
+  timeoutMs = 1500,
+): Promise<string | undefined> {
   return new Promise((resolve) => {
     const s = socket ?? dgram.createSocket('udp4');
     const t = setTimeout(() => {
@@ -141,14 +147,17 @@ describe('userspace backend (real sockets on loopback)', () => {
     const eps = [];
     for (const [i, name] of ['pod-a', 'pod-b', 'pod-c'].entries()) {
       const host = `127.0.0.${i + 2}`;
-      const port = protocol === 'TCP' ? await servers.tcpServer(host, name) : await servers.udpServer(host, name);
+      const port =
+        protocol === 'TCP' ? await servers.tcpServer(host, name) : await servers.udpServer(host, name);
       eps.push(endpoint(host, port, { targetName: name }));
     }
     return eps;
   }
 
   function listener(sp: ServicePortPlan, address = sp.clusterIP, port = sp.port): number {
-    const p = backend.listenerPorts().get(frontendKey(sp.family, sp.protocol as 'TCP' | 'UDP', address, port));
+    const p = backend
+      .listenerPorts()
+      .get(frontendKey(sp.family, sp.protocol as 'TCP' | 'UDP', address, port));
     if (p === undefined) throw new Error(`no listener for ${address}:${port}`);
     return p;
   }
@@ -159,7 +168,9 @@ describe('userspace backend (real sockets on loopback)', () => {
   });
 
   it('probe reports nft through the executor, and unsupported when nft fails', async () => {
-    executor.on((c) => (c.args[0] === '--version' ? { stdout: 'nftables v1.0.6 (Lester Gooch #5)\n' } : undefined));
+    executor.on((c) =>
+      c.args[0] === '--version' ? { stdout: 'nftables v1.0.6 (Lester Gooch #5)\n' } : undefined,
+    );
     expect(await backend.probe()).toEqual({ supported: true, details: { nft: '1.0.6', sockets: 'node' } });
     const failing = new FakeExecutor().on(() => ({ code: 127, stderr: 'nft: not found' }));
     const r = await new UserspaceBackend(context(failing)).probe();
@@ -175,7 +186,9 @@ describe('userspace backend (real sockets on loopback)', () => {
     const port = listener(sp);
     const nft = executor.callsTo('nft').at(-1)!;
     expect(nft.args).toEqual(['-f', '-']);
-    expect(nft.stdin).toContain(`map fe { type ipv4_addr . inet_proto . inet_service : inet_service; elements = { 10.96.0.10 . tcp . 80 : ${port} }; }`);
+    expect(nft.stdin).toContain(
+      `map fe { type ipv4_addr . inet_proto . inet_service : inet_service; elements = { 10.96.0.10 . tcp . 80 : ${port} }; }`,
+    );
     expect(nft.stdin).toContain('set cluster_ips { type ipv4_addr; elements = { 10.96.0.10 }; }');
     const seen = new Map<string, number>();
     for (let i = 0; i < 30; i++) {
@@ -185,7 +198,9 @@ describe('userspace backend (real sockets on loopback)', () => {
       seen.set(who(o), (seen.get(who(o)) ?? 0) + 1);
     }
     expect([...seen.keys()].sort()).toEqual(['pod-a', 'pod-b', 'pod-c']);
-    expect(counted.some((c) => c.name === 'userspace_flows_total' && c.labels?.outcome === 'forward')).toBe(true);
+    expect(counted.some((c) => c.name === 'userspace_flows_total' && c.labels?.outcome === 'forward')).toBe(
+      true,
+    );
   });
 
   it('retries another endpoint when the connect to the first one fails', async () => {
@@ -194,17 +209,26 @@ describe('userspace backend (real sockets on loopback)', () => {
     const dead2 = await servers.closedPort('127.0.0.4');
     const sp = servicePort({
       name: 'flaky',
-      clusterEndpoints: [endpoint('127.0.0.3', dead1), endpoint('127.0.0.2', live), endpoint('127.0.0.4', dead2)],
+      clusterEndpoints: [
+        endpoint('127.0.0.3', dead1),
+        endpoint('127.0.0.2', live),
+        endpoint('127.0.0.4', dead2),
+      ],
     });
     const snap = snapshotOf([sp]);
     await backend.sync(snap, fullDelta(snap));
     const port = listener(sp);
     for (let i = 0; i < 12; i++) expect(who(await tcpRequest(port))).toBe('pod-live');
-    expect(counted.some((c) => c.name === 'userspace_flows_total' && c.labels?.outcome === 'retried')).toBe(true);
+    expect(counted.some((c) => c.name === 'userspace_flows_total' && c.labels?.outcome === 'retried')).toBe(
+      true,
+    );
   });
 
   it('resets the client when every endpoint refuses', async () => {
-    const sp = servicePort({ name: 'dead', clusterEndpoints: [endpoint('127.0.0.3', await servers.closedPort('127.0.0.3'))] });
+    const sp = servicePort({
+      name: 'dead',
+      clusterEndpoints: [endpoint('127.0.0.3', await servers.closedPort('127.0.0.3'))],
+    });
     const snap = snapshotOf([sp]);
     await backend.sync(snap, fullDelta(snap));
     const o = await tcpRequest(listener(sp));
@@ -212,7 +236,11 @@ describe('userspace backend (real sockets on loopback)', () => {
   });
 
   it('honours ClientIP session affinity', async () => {
-    const sp = servicePort({ name: 'sticky', clusterEndpoints: await threeEndpoints(), sessionAffinity: { timeoutSeconds: 60 } });
+    const sp = servicePort({
+      name: 'sticky',
+      clusterEndpoints: await threeEndpoints(),
+      sessionAffinity: { timeoutSeconds: 60 },
+    });
     const snap = snapshotOf([sp]);
     await backend.sync(snap, fullDelta(snap));
     const port = listener(sp);
@@ -221,7 +249,9 @@ describe('userspace backend (real sockets on loopback)', () => {
     expect(names.size).toBe(1);
     expect([...names][0]).toMatch(/^pod-[abc]$/);
     // The affinity entry is the matcher's: client 127.0.0.1 is stuck to that endpoint.
-    expect(backend.matcher?.affinityLookup(sp.id, '127.0.0.1', performance.now())?.targetName).toBe([...names][0]);
+    expect(backend.matcher?.affinityLookup(sp.id, '127.0.0.1', performance.now())?.targetName).toBe(
+      [...names][0],
+    );
   });
 
   it('does not listen for Service ports without endpoints: the kernel rejects them (and drops Local ones)', async () => {
@@ -234,7 +264,12 @@ describe('userspace backend (real sockets on loopback)', () => {
       externalPolicyLocal: true,
       clusterEndpoints: eps,
     });
-    const itpNone = servicePort({ name: 'itp-none', clusterIP: '10.96.0.13', internalPolicyLocal: true, clusterEndpoints: eps });
+    const itpNone = servicePort({
+      name: 'itp-none',
+      clusterIP: '10.96.0.13',
+      internalPolicyLocal: true,
+      clusterEndpoints: eps,
+    });
     const lb = servicePort({
       name: 'lb',
       clusterIP: '10.96.0.14',
@@ -245,14 +280,24 @@ describe('userspace backend (real sockets on loopback)', () => {
     const snap = snapshotOf([empty, localNone, itpNone, lb]);
     await backend.sync(snap, fullDelta(snap));
     const text = executor.callsTo('nft').at(-1)!.stdin!;
-    expect(text).toContain('set reject_fe { type ipv4_addr . inet_proto . inet_service; elements = { 10.96.0.11 . tcp . 80 }; }');
+    expect(text).toContain(
+      'set reject_fe { type ipv4_addr . inet_proto . inet_service; elements = { 10.96.0.11 . tcp . 80 }; }',
+    );
     // NodePort on every address with a Local policy and no local endpoint: pods short-circuit,
     // so it has a listener, and the kernel drops everyone else.
     expect(text).toContain('set drop_np { type inet_proto . inet_service; elements = { tcp . 30080 }; }');
-    expect(text).toContain(`map fe_np { type inet_proto . inet_service : inet_service; elements = { tcp . 30080 : ${listener(localNone, '*', 30080)} }; }`);
-    expect(text).toContain('set drop_all { type ipv4_addr . inet_proto . inet_service; elements = { 10.96.0.13 . tcp . 80 }; }');
-    expect(text).toContain('set lb_allowed { type ipv4_addr . inet_proto . inet_service . ipv4_addr; flags interval; elements = { 203.0.113.200 . tcp . 80 . 203.0.113.0/25 }; }');
-    expect(text).toContain('set cluster_cidrs { type ipv4_addr; flags interval; elements = { 10.244.0.0/16 }; }');
+    expect(text).toContain(
+      `map fe_np { type inet_proto . inet_service : inet_service; elements = { tcp . 30080 : ${listener(localNone, '*', 30080)} }; }`,
+    );
+    expect(text).toContain(
+      'set drop_all { type ipv4_addr . inet_proto . inet_service; elements = { 10.96.0.13 . tcp . 80 }; }',
+    );
+    expect(text).toContain(
+      'set lb_allowed { type ipv4_addr . inet_proto . inet_service . ipv4_addr; flags interval; elements = { 203.0.113.200 . tcp . 80 . 203.0.113.0/25 }; }',
+    );
+    expect(text).toContain(
+      'set cluster_cidrs { type ipv4_addr; flags interval; elements = { 10.244.0.0/16 }; }',
+    );
     expect(backend.listenerPorts().has(frontendKey('IPv4', 'TCP', '10.96.0.11', 80))).toBe(false);
     expect(backend.listenerPorts().has(frontendKey('IPv4', 'TCP', '10.96.0.13', 80))).toBe(false);
     expect(backend.listenerPorts().size).toBe(4); // local-none ClusterIP + NodePort, lb ClusterIP + LB IP
@@ -260,7 +305,12 @@ describe('userspace backend (real sockets on loopback)', () => {
 
   it('a pod short-circuits a Local NodePort without local endpoints; the node does too', async () => {
     const eps = await threeEndpoints();
-    const sp = servicePort({ name: 'local-none', nodePort: 30080, externalPolicyLocal: true, clusterEndpoints: eps });
+    const sp = servicePort({
+      name: 'local-none',
+      nodePort: 30080,
+      externalPolicyLocal: true,
+      clusterEndpoints: eps,
+    });
     const snap = snapshotOf([sp]);
     await backend.sync(snap, fullDelta(snap));
     // The client is 127.0.0.1: the node itself, so it reaches the cluster-wide endpoints.
@@ -270,7 +320,12 @@ describe('userspace backend (real sockets on loopback)', () => {
   it('opens and closes listeners as frontends come and go; live connections drain', async () => {
     const eps = await threeEndpoints();
     const a = servicePort({ name: 'a', clusterIP: '10.96.0.21', clusterEndpoints: eps });
-    const b = servicePort({ name: 'b', clusterIP: '10.96.0.22', clusterEndpoints: eps, externalIPs: ['192.168.77.50'] });
+    const b = servicePort({
+      name: 'b',
+      clusterIP: '10.96.0.22',
+      clusterEndpoints: eps,
+      externalIPs: ['192.168.77.50'],
+    });
     const s1 = snapshotOf([a]);
     await backend.sync(s1, fullDelta(s1));
     const portA = listener(a);
@@ -346,7 +401,14 @@ describe('userspace backend (real sockets on loopback)', () => {
     for (let i = 0; i < 24; i++) names.add((await udpRequest(port, 'x'))?.split(':')[0] ?? 'none');
     expect([...names].sort()).toEqual(['pod-a', 'pod-b', 'pod-c']);
     // The flow's endpoint leaves: the next datagram goes to another one.
-    const s2 = withPorts(s1, [servicePort({ name: 'dns', protocol: 'UDP', port: 53, clusterEndpoints: eps.filter((e) => e.targetName !== name) })]);
+    const s2 = withPorts(s1, [
+      servicePort({
+        name: 'dns',
+        protocol: 'UDP',
+        port: 53,
+        clusterEndpoints: eps.filter((e) => e.targetName !== name),
+      }),
+    ]);
     const r = await backend.sync(s2, fullDelta(s2));
     expect(r.stats?.purgedFlows).toBeGreaterThanOrEqual(1);
     const moved = await udpRequest(port, 'again', client);
@@ -363,7 +425,13 @@ describe('userspace backend (real sockets on loopback)', () => {
 
   it('UDP session affinity keeps every flow of a client on one endpoint', async () => {
     const eps = await threeEndpoints('UDP');
-    const sp = servicePort({ name: 'sticky', protocol: 'UDP', port: 53, clusterEndpoints: eps, sessionAffinity: { timeoutSeconds: 30 } });
+    const sp = servicePort({
+      name: 'sticky',
+      protocol: 'UDP',
+      port: 53,
+      clusterEndpoints: eps,
+      sessionAffinity: { timeoutSeconds: 30 },
+    });
     const s1 = snapshotOf([sp]);
     await backend.sync(s1, fullDelta(s1));
     const names = new Set<string>();
