@@ -33,6 +33,7 @@ import {
   servicePort,
   withPorts,
 } from '../support/snapshot-gen.js';
+import { testProxyConfig } from '../support/proxy-config.js';
 
 type Variant = 'legacy' | 'nft';
 
@@ -85,43 +86,18 @@ class TimedNetnsExecutor implements Executor {
 }
 
 function config(variant: Variant): ProxyConfig {
-  return {
+  return testProxyConfig({
     mode: 'iptables',
-    hostname: 'node-a',
-    clusterCIDRs: ['10.244.0.0/16'],
     nodePortAddresses: ['all'],
-    masqueradeAll: false,
-    masqueradeBit: 14,
     healthzBindAddress: '',
     metricsBindAddress: '',
-    minSyncPeriodMs: 1000,
-    syncPeriodMs: 30000,
-    cleanup: false,
-    verbosity: 0,
-    plugins: [],
     iptables: { variant, localhostNodePorts: true },
-    ipvs: {
-      scheduler: 'rr',
-      strictARP: false,
-      tcpTimeoutMs: 0,
-      tcpFinTimeoutMs: 0,
-      udpTimeoutMs: 0,
-      excludeCIDRs: [],
-    },
-    conntrack: {
-      maxPerCore: 0,
-      min: 0,
-      tcpEstablishedTimeoutMs: 0,
-      tcpCloseWaitTimeoutMs: 0,
-      udpTimeoutMs: 0,
-      udpStreamTimeoutMs: 0,
-    },
     // SWITCHYARD_BENCH_IPTABLES_BUCKET_MIN=never|N: the nat dispatch bucketing threshold.
     backendOptions:
       process.env.SWITCHYARD_BENCH_IPTABLES_BUCKET_MIN === undefined
         ? {}
         : { 'iptables.dispatch-bucket-min': process.env.SWITCHYARD_BENCH_IPTABLES_BUCKET_MIN },
-  };
+  });
 }
 
 export interface IptablesBenchRow {

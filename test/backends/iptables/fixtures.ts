@@ -12,6 +12,7 @@ import type {
   SnapshotDelta,
 } from '../../../core/model/snapshot.js';
 import type { ProxyConfig } from '../../../core/model/proxy-config.js';
+import { testProxyConfig } from '../../support/proxy-config.js';
 
 export function ep(ip: string, port = 8080, isLocal = true, name?: string): EndpointPlan {
   return {
@@ -182,39 +183,13 @@ export function withEndpointChanged(base: Snapshot, id: string, generation: numb
 }
 
 export function testConfig(variant: 'auto' | 'legacy' | 'nft' = 'auto'): ProxyConfig {
-  return {
+  return testProxyConfig({
     mode: 'iptables',
-    hostname: 'node-a',
-    clusterCIDRs: ['10.244.0.0/16'],
     nodePortAddresses: ['all'],
-    masqueradeAll: false,
-    masqueradeBit: 14,
     healthzBindAddress: '',
     metricsBindAddress: '',
-    minSyncPeriodMs: 1000,
-    syncPeriodMs: 30000,
-    cleanup: false,
-    verbosity: 0,
-    plugins: [],
     iptables: { variant, localhostNodePorts: true },
-    ipvs: {
-      scheduler: 'rr',
-      strictARP: false,
-      tcpTimeoutMs: 0,
-      tcpFinTimeoutMs: 0,
-      udpTimeoutMs: 0,
-      excludeCIDRs: [],
-    },
-    conntrack: {
-      maxPerCore: 0,
-      min: 0,
-      tcpEstablishedTimeoutMs: 0,
-      tcpCloseWaitTimeoutMs: 0,
-      udpTimeoutMs: 0,
-      udpStreamTimeoutMs: 0,
-    },
-    backendOptions: {},
-  };
+  });
 }
 
 export interface RecordedMetric {

@@ -25,6 +25,7 @@ import type {
   SnapshotDelta,
   SyncResult,
 } from '../../../core/model/snapshot.js';
+import { testProxyConfig } from '../../support/proxy-config.js';
 
 export class FakeSource implements SourcePort {
   readonly subject = new Subject<SourceEvent>();
@@ -335,38 +336,11 @@ export function slice(
 }
 
 export function testConfig(overrides: Partial<ProxyConfig> = {}): ProxyConfig {
-  return {
-    mode: 'nftables',
-    hostname: 'node-a',
-    clusterCIDRs: ['10.244.0.0/16'],
-    nodePortAddresses: ['primary'],
-    masqueradeAll: false,
-    masqueradeBit: 14,
+  return testProxyConfig({
     healthzBindAddress: '127.0.0.1:0',
     metricsBindAddress: '127.0.0.1:0',
     minSyncPeriodMs: 5,
     syncPeriodMs: 60_000,
-    cleanup: false,
-    verbosity: 0,
-    plugins: [],
-    iptables: { variant: 'auto', localhostNodePorts: true },
-    ipvs: {
-      scheduler: 'rr',
-      strictARP: false,
-      tcpTimeoutMs: 0,
-      tcpFinTimeoutMs: 0,
-      udpTimeoutMs: 0,
-      excludeCIDRs: [],
-    },
-    conntrack: {
-      maxPerCore: 32768,
-      min: 131072,
-      tcpEstablishedTimeoutMs: 86_400_000,
-      tcpCloseWaitTimeoutMs: 3_600_000,
-      udpTimeoutMs: 0,
-      udpStreamTimeoutMs: 0,
-    },
-    backendOptions: {},
     ...overrides,
-  };
+  });
 }
