@@ -6,7 +6,7 @@
 // 192.168.77.1, LB source range 203.0.113.0/25 (see behaviour-table.ts for the rest).
 //
 // Backends: env SWITCHYARD_E2E_BACKENDS (comma-separated --proxy-mode names), default nftables.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe } from 'vitest';
 import { computeDelta, Planner, plannerConfigFrom } from '../../core/planner/planner.js';
 import type { ProxyBackend, Snapshot } from '../../core/model/snapshot.js';
 import { describeE2E, kernelUnavailableReason } from '../support/e2e-gate.js';
@@ -14,7 +14,7 @@ import { acquireKernelLock, type KernelLock } from '../support/kernel-lock.js';
 import { createTopology, type Topology } from '../support/netns-topology.js';
 import { createBackend, e2eBackends, proxyConfigFromFlags } from './backend-loader.js';
 import { BEHAVIOUR_TOPOLOGY, behaviourClusterState, casesByConfig, flagsFor } from './behaviour-table.js';
-import { caseGate, describeVerdict, runCase } from './behaviour-runner.js';
+import { defineCaseTests } from './case-tests.js';
 
 // Extra kube-proxy/switchyard flags for every configuration, whitespace-separated, e.g.
 // SWITCHYARD_E2E_EXTRA_FLAGS='--backend-opt iptables.dispatch-bucket-min=0'.
@@ -80,33 +80,7 @@ for (const { label, mode: backendName, flags: backendFlags } of BACKENDS) {
           last = snapshot;
         }, 60_000);
 
-        for (const c of cases) {
-          const gate = caseGate(backendName, c);
-          if (gate.differs !== undefined) {
-            // A documented difference: the case must still fail the kube-proxy expectation,
-            // so the exception is dropped the day the backend meets it.
-            it.fails(`${c.name} (differs: ${gate.differs})`, async () => {
-              const verdict = await runCase(topology(), c);
-              expect(verdict.ok, describeVerdict(c, verdict)).toBe(true);
-            });
-            continue;
-          }
-          if (gate.skip !== undefined) {
-            it.skip(`${c.name} (skipped: ${gate.skip})`, () => undefined);
-            continue;
-          }
-          if (gate.fail !== undefined) {
-            const why = gate.fail;
-            it(c.name, () => {
-              throw new Error(`${c.name}: ${why}`);
-            });
-            continue;
-          }
-          it.concurrent(`${c.name}: ${c.from} -> ${c.to}:${c.port}/${c.protocol}`, async () => {
-            const verdict = await runCase(topology(), c);
-            expect(verdict.ok, describeVerdict(c, verdict)).toBe(true);
-          });
-        }
+        defineCaseTests(backendName, cases, topology);
       });
     }
   });

@@ -24,7 +24,7 @@ import { acquireKernelLock, type KernelLock } from '../support/kernel-lock.js';
 import { createTopology, type Topology } from '../support/netns-topology.js';
 import { BASE_FLAGS, BEHAVIOUR_TOPOLOGY, behaviourCluster, casesByConfig } from './behaviour-table.js';
 import { e2eBackends } from './backend-loader.js';
-import { caseGate, describeVerdict, runCase } from './behaviour-runner.js';
+import { defineCaseTests } from './case-tests.js';
 import {
   defineLifecycleScenarios,
   FOREIGN_NFT,
@@ -196,32 +196,7 @@ for (const { label, mode, flags: backendFlags } of BACKENDS) {
     });
 
     describe('behaviour table through the daemon', () => {
-      for (const c of casesByConfig().get('default') ?? []) {
-        const gate = caseGate(mode, c);
-        if (gate.differs !== undefined) {
-          // A documented difference: the case must still fail the kube-proxy expectation.
-          it.fails(`${c.name} (differs: ${gate.differs})`, async () => {
-            const verdict = await runCase(t(), c);
-            expect(verdict.ok, describeVerdict(c, verdict)).toBe(true);
-          });
-          continue;
-        }
-        if (gate.skip !== undefined) {
-          it.skip(`${c.name} (skipped: ${gate.skip})`, () => undefined);
-          continue;
-        }
-        if (gate.fail !== undefined) {
-          const why = gate.fail;
-          it(c.name, () => {
-            throw new Error(`${c.name}: ${why}`);
-          });
-          continue;
-        }
-        it.concurrent(`${c.name}: ${c.from} -> ${c.to}:${c.port}/${c.protocol}`, async () => {
-          const verdict = await runCase(t(), c);
-          expect(verdict.ok, describeVerdict(c, verdict)).toBe(true);
-        });
-      }
+      defineCaseTests(mode, casesByConfig().get('default') ?? [], t);
     });
 
     describe('lifecycle through the daemon', () => {
