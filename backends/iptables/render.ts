@@ -25,8 +25,12 @@
  *   SY-NODEPORTS          ACCEPT healthCheckNodePorts
  *   SY-FORWARD            ACCEPT marked and established forwarded traffic
  *
- * From `dispatchBucketMin` Service ports of the family on, nat SY-SERVICES / SY-NODEPORTS hold
- * jumps to hashed bucket chains (SY-SERVICES-00…63, SY-NODEPORTS-00…63) holding the per-port rules.
+ * From `dispatchBucketMin` Service ports of the family on, SY-SERVICES (nat and filter) holds
+ * one jump per bucket chain SY-SERVICES-00…63, matching the low 6 bits of the destination address
+ * (`-d 0.0.0.7/0.0.0.63`), and each bucket holds the rules of the destinations in it; nat
+ * SY-NODEPORTS jumps by port range (`--dport 30016:30079`) to SY-NODEPORTS-00…63. A new
+ * connection then walks 64 jumps and one bucket instead of a rule per Service port (at 10k
+ * Services: ≈ 220 rules instead of 20k across nat and filter).
  *
  * A partial render rewrites the chains of the Service ports in delta.changed / delta.removed,
  * the dispatch / fixed chains whose rules differ from what `last` applied (only those), and
@@ -57,40 +61,74 @@ export interface RenderOptions {
   /** Optional cache of SY-SEP- names, keyed `${servicePortId}|${ip}|${port}`. */
   readonly names?: NameCache;
   /**
-   * From this many Service ports of the family on, nat SY-SERVICES and SY-NODEPORTS jump to
-   * DISPATCH_BUCKETS hashed bucket chains that hold the per-Service-port rules (default
-   * DEFAULT_BUCKET_MIN; 0 = always, Infinity = never).
+   * From this many Service ports of the family on, SY-SERVICES (nat and filter) and nat
+   * SY-NODEPORTS jump to DISPATCH_BUCKETS bucket chains, by destination address and node port
+   * range, that hold the per-Service-port rules (default DEFAULT_BUCKET_MIN; 0 = always,
+   * Infinity = never).
    */
   readonly dispatchBucketMin?: number;
 }
 
-/** Number of hashed bucket chains each bucketed nat dispatch chain is split into. */
+/**
+ * Number of bucket chains a bucketed dispatch chain is split into. SY-SERVICES buckets by the
+ * low 6 bits of the destination address (one masked `-d` jump per bucket, so a packet walks 64
+ * jumps and one bucket's rules instead of every Service's); SY-NODEPORTS by port range.
+ */
 export const DISPATCH_BUCKETS = 64;
 /** Default RenderOptions.dispatchBucketMin. */
 export const DEFAULT_BUCKET_MIN = 1000;
+/** NodePorts of one SY-NODEPORTS jump: ranges of 2^6 ports. */
+const NODEPORT_RANGE_BITS = 6;
 
-/** The bucket chain of `dispatch` (SY-SERVICES / SY-NODEPORTS) for a Service port hash. */
-export function bucketChain(dispatch: string, hash: string): string {
-  // Two base32 characters = 10 bits of the SHA-256; DISPATCH_BUCKETS divides 1024.
-  const v = BASE32_INDEX[hash.charCodeAt(0)]! * 32 + BASE32_INDEX[hash.charCodeAt(1)]!;
-  return `${dispatch}-${String(v % DISPATCH_BUCKETS).padStart(2, '0')}`;
+const bucketName = (dispatch: string, n: number): string => `${dispatch}-${String(n).padStart(2, '0')}`;
+
+/** The low byte of a canonical address (the last IPv4 octet or the last IPv6 group's low byte). */
+function lowByte(ip: string): number {
+  const dot = ip.lastIndexOf('.');
+  if (dot >= 0) return Number(ip.slice(dot + 1)) & 0xff;
+  const group = ip.slice(ip.lastIndexOf(':') + 1);
+  return group === '' ? 0 : parseInt(group, 16) & 0xff;
 }
 
-const BASE32_INDEX: readonly number[] = (() => {
-  const t = new Array<number>(128).fill(0);
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  for (let i = 0; i < alphabet.length; i++) t[alphabet.charCodeAt(i)] = i;
-  return t;
-})();
+/** The SY-SERVICES bucket chain (in nat and in filter) of a destination address. */
+export function addressBucket(ip: string): string {
+  return bucketName(CHAINS.services, lowByte(ip) % DISPATCH_BUCKETS);
+}
+
+/** The SY-NODEPORTS bucket chain of a node port. */
+export function nodePortBucket(port: number): string {
+  return bucketName(CHAINS.nodePorts, (port >> NODEPORT_RANGE_BITS) % DISPATCH_BUCKETS);
+}
+
+/** The jump from SY-SERVICES to an address bucket: `-d` with a non-contiguous mask. */
+function addressBucketJump(bucket: string, family: IPFamily): string {
+  const n = Number(bucket.slice(-2));
+  const mask = DISPATCH_BUCKETS - 1;
+  const match = family === 'IPv4' ? `0.0.0.${n}/0.0.0.${mask}` : `::${n.toString(16)}/::${mask.toString(16)}`;
+  return `-A ${CHAINS.services} -d ${match} -j ${bucket}`;
+}
+
+/** The jump from SY-NODEPORTS to the bucket of a node port's range, for its protocol. */
+function nodePortBucketJump(proto: string, port: number): string {
+  const lo = (port >> NODEPORT_RANGE_BITS) << NODEPORT_RANGE_BITS;
+  const hi = lo + (1 << NODEPORT_RANGE_BITS) - 1;
+  return `-A ${CHAINS.nodePorts} ${proto} --dport ${lo}:${hi} -j ${nodePortBucket(port)}`;
+}
 
 /** One Service port's rules in the dispatch chains (reused while the port is unchanged). */
 export interface PortDispatch {
-  /** Whether the nat rules were rendered into bucket chains. */
+  /**
+   * Whether the rules were rendered into bucket chains (nat SY-SERVICES and SY-NODEPORTS,
+   * filter SY-SERVICES); each rule then names its bucket (`-A SY-SERVICES-07 …`).
+   */
   readonly bucketed: boolean;
-  /** nat SY-SERVICES (or its bucket) rules. */
+  /** nat SY-SERVICES (or its buckets) rules. */
   readonly natServices: readonly string[];
   /** nat SY-NODEPORTS (or its bucket) rules. */
   readonly natNodePorts: readonly string[];
+  /** Bucketed only: the SY-NODEPORTS jump to the node port's bucket. */
+  readonly nodePortJump?: string;
+  /** filter SY-SERVICES (or its bucket) rules. */
   readonly filterServices: readonly string[];
   readonly filterExternal: readonly string[];
   readonly filterFirewall: readonly string[];
@@ -384,17 +422,22 @@ function renderDispatch(
   const filterServices: string[] = [];
   const filterExternal: string[] = [];
   const filterFirewall: string[] = [];
-  const servicesChain = bucketed ? bucketChain(CHAINS.services, hash) : CHAINS.services;
-  const nodePortsChain = bucketed ? bucketChain(CHAINS.nodePorts, hash) : CHAINS.nodePorts;
+  // Bucketed: every SY-SERVICES rule (nat and filter) goes to its destination's bucket.
+  const servicesChain = (dst: string): string => (bucketed ? addressBucket(dst) : CHAINS.services);
+  const nodePortsChain =
+    bucketed && plan.nodePort !== undefined ? nodePortBucket(plan.nodePort) : CHAINS.nodePorts;
   const layout = layoutOf(plan);
   const proto = protoMatch(plan);
   const dport = `${proto} --dport ${plan.port}`;
   const id = plan.id;
-  const clusterIPReject = `-A ${CHAINS.services} -d ${hostCidr(plan.clusterIP, ctx.family)} -m comment --comment "ClusterIP ${plan.clusterIP}: port not defined by any Service" -j REJECT`;
+  const clusterIPChain = servicesChain(plan.clusterIP);
+  const clusterIPReject = `-A ${clusterIPChain} -d ${hostCidr(plan.clusterIP, ctx.family)} -m comment --comment "ClusterIP ${plan.clusterIP}: port not defined by any Service" -j REJECT`;
+  let nodePortJump: string | undefined;
   const result = (): PortDispatch => ({
     bucketed,
     natServices,
     natNodePorts,
+    ...(nodePortJump === undefined ? {} : { nodePortJump }),
     filterServices,
     filterExternal,
     filterFirewall,
@@ -402,12 +445,12 @@ function renderDispatch(
   });
   if (layout.svc) {
     natServices.push(
-      `-A ${servicesChain} -d ${hostCidr(plan.clusterIP, ctx.family)} ${dport} -m comment --comment "${id} cluster IP" -j ${SERVICE_CHAIN_PREFIX.svc}${hash}`,
+      `-A ${clusterIPChain} -d ${hostCidr(plan.clusterIP, ctx.family)} ${dport} -m comment --comment "${id} cluster IP" -j ${SERVICE_CHAIN_PREFIX.svc}${hash}`,
     );
   } else {
     const why = plan.internal === 'drop' ? 'has no local endpoints' : 'has no endpoints';
     filterServices.push(
-      `-A ${CHAINS.services} -d ${hostCidr(plan.clusterIP, ctx.family)} ${dport} -m comment --comment "${id} ${why}" -j ${verdictTarget(plan.internal === 'forward' ? 'reject' : plan.internal)}`,
+      `-A ${clusterIPChain} -d ${hostCidr(plan.clusterIP, ctx.family)} ${dport} -m comment --comment "${id} ${why}" -j ${verdictTarget(plan.internal === 'forward' ? 'reject' : plan.internal)}`,
     );
   }
   if (!layout.hasExternalDestinations) return result();
@@ -416,19 +459,20 @@ function renderDispatch(
   if (layout.ext) {
     for (const ip of plan.externalIPs) {
       natServices.push(
-        `-A ${servicesChain} -d ${hostCidr(ip, ctx.family)} ${dport} -m comment --comment "${id} external IP" -j ${extChain}`,
+        `-A ${servicesChain(ip)} -d ${hostCidr(ip, ctx.family)} ${dport} -m comment --comment "${id} external IP" -j ${extChain}`,
       );
     }
     const lbTarget = layout.fw ? SERVICE_CHAIN_PREFIX.fw + hash : extChain;
     for (const ip of plan.loadBalancerIPs) {
       natServices.push(
-        `-A ${servicesChain} -d ${hostCidr(ip, ctx.family)} ${dport} -m comment --comment "${id} loadbalancer IP" -j ${lbTarget}`,
+        `-A ${servicesChain(ip)} -d ${hostCidr(ip, ctx.family)} ${dport} -m comment --comment "${id} loadbalancer IP" -j ${lbTarget}`,
       );
     }
     if (plan.nodePort !== undefined) {
       natNodePorts.push(
         `-A ${nodePortsChain} ${proto} --dport ${plan.nodePort} -m comment --comment "${id}" -j ${extChain}`,
       );
+      if (bucketed) nodePortJump = nodePortBucketJump(proto, plan.nodePort);
     }
   }
   if (layout.fw) {
@@ -478,6 +522,7 @@ function sameDispatch(a: PortDispatch, b: PortDispatch): boolean {
   return (
     a.bucketed === b.bucketed &&
     a.clusterIPReject === b.clusterIPReject &&
+    a.nodePortJump === b.nodePortJump &&
     sameRules(a.natServices, b.natServices) &&
     sameRules(a.natNodePorts, b.natNodePorts) &&
     sameRules(a.filterServices, b.filterServices) &&
@@ -488,6 +533,9 @@ function sameDispatch(a: PortDispatch, b: PortDispatch): boolean {
 
 const BUCKET_SUFFIX = /-\d\d$/;
 
+/** The chain a rule appends to (`-A NAME …`). */
+const ruleChain = (rule: string): string => rule.slice(3, rule.indexOf(' ', 3));
+
 function isBucket(chain: string): boolean {
   return (
     BUCKET_SUFFIX.test(chain) &&
@@ -497,8 +545,9 @@ function isBucket(chain: string): boolean {
 
 /**
  * The Service-port-derived dispatch chains from every port's dispatch rules: nat SY-SERVICES,
- * SY-NODEPORTS and their buckets into `nat`; filter SY-SERVICES, SY-EXTERNAL-SERVICES and
- * SY-FIREWALL into `filter`.
+ * SY-NODEPORTS and their buckets into `nat`; filter SY-SERVICES (and its buckets),
+ * SY-EXTERNAL-SERVICES and SY-FIREWALL into `filter`. Bucketed rules already name their bucket;
+ * the dispatch chains jump to the non-empty buckets, in a stable order.
  */
 function buildDispatch(
   services: Iterable<AppliedServicePort>,
@@ -509,49 +558,62 @@ function buildDispatch(
 ): void {
   const natServices: string[] = [];
   const natNodePorts: string[] = [];
-  const buckets = new Map<string, string[]>();
+  const natBuckets = new Map<string, string[]>();
   const filterServices: string[] = [];
+  const filterBuckets = new Map<string, string[]>();
   const filterExternal: string[] = [];
   const filterFirewall: string[] = [];
   const clusterIPRejects = new Set<string>();
-  const addTo = (chain: string, rules: readonly string[]): void => {
-    let b = buckets.get(chain);
-    if (!b) buckets.set(chain, (b = []));
-    pushAll(b, rules);
+  const nodePortJumps = new Set<string>();
+  const addTo = (buckets: Map<string, string[]>, rules: readonly string[]): void => {
+    for (const rule of rules) {
+      const chain = ruleChain(rule);
+      let b = buckets.get(chain);
+      if (!b) buckets.set(chain, (b = []));
+      b.push(rule);
+    }
   };
   for (const s of services) {
     const d = s.dispatch;
     if (bucketed) {
-      if (d.natServices.length > 0) addTo(bucketChain(CHAINS.services, s.hash), d.natServices);
-      if (d.natNodePorts.length > 0) addTo(bucketChain(CHAINS.nodePorts, s.hash), d.natNodePorts);
+      addTo(natBuckets, d.natServices);
+      addTo(natBuckets, d.natNodePorts);
+      addTo(filterBuckets, d.filterServices);
+      if (d.nodePortJump !== undefined) nodePortJumps.add(d.nodePortJump);
     } else {
       pushAll(natServices, d.natServices);
       pushAll(natNodePorts, d.natNodePorts);
+      pushAll(filterServices, d.filterServices);
     }
-    pushAll(filterServices, d.filterServices);
     pushAll(filterExternal, d.filterExternal);
     pushAll(filterFirewall, d.filterFirewall);
     clusterIPRejects.add(d.clusterIPReject);
   }
-  // Bucket chains in a stable order; the dispatch chains jump to the non-empty ones.
-  const bucketNames = [...buckets.keys()].sort();
-  for (const b of bucketNames) {
-    if (b.startsWith(`${CHAINS.services}-`)) natServices.push(`-A ${CHAINS.services} -j ${b}`);
-    else natNodePorts.push(`-A ${CHAINS.nodePorts} -j ${b}`);
+  // ClusterIP on a port the Service does not define: REJECT what the nat rules did not DNAT
+  // (after the ports' own rules of the same ClusterIP, which sit in the same chain).
+  if (bucketed) addTo(filterBuckets, [...clusterIPRejects]);
+  else pushAll(filterServices, [...clusterIPRejects]);
+
+  const natBucketNames = [...natBuckets.keys()].sort();
+  for (const b of natBucketNames) {
+    if (b.startsWith(`${CHAINS.services}-`)) natServices.push(addressBucketJump(b, ctx.family));
   }
+  pushAll(natNodePorts, [...nodePortJumps].sort());
   for (const m of ctx.nodePortMatches) {
     natServices.push(
       `-A ${CHAINS.services} ${m} -m comment --comment "switchyard service nodeports; NOTE: this must be the last rule in this chain" -j ${CHAINS.nodePorts}`,
     );
   }
-  // ClusterIP on a port the Service does not define: REJECT what the nat rules did not DNAT.
-  pushAll(filterServices, [...clusterIPRejects]);
+  const filterBucketNames = [...filterBuckets.keys()].sort();
+  for (const b of filterBucketNames) filterServices.push(addressBucketJump(b, ctx.family));
+
   nat.set(CHAINS.services, natServices);
   nat.set(CHAINS.nodePorts, natNodePorts);
-  for (const b of bucketNames) nat.set(b, buckets.get(b)!);
+  for (const b of natBucketNames) nat.set(b, natBuckets.get(b)!);
   filter.set(CHAINS.services, filterServices);
   filter.set(CHAINS.externalServices, filterExternal);
   filter.set(CHAINS.firewall, filterFirewall);
+  for (const b of filterBucketNames) filter.set(b, filterBuckets.get(b)!);
 }
 
 /**
@@ -637,6 +699,7 @@ export function renderFamily(
     }
     for (const c of [CHAINS.services, CHAINS.externalServices, CHAINS.firewall])
       filterServicesChains.set(c, last.dispatch.filter.get(c) ?? []);
+    for (const [c, rules] of last.dispatch.filter) if (isBucket(c)) filterServicesChains.set(c, rules);
   } else {
     buildDispatch(services.values(), bucketed, ctx, natFixed, filterServicesChains);
   }
@@ -676,6 +739,7 @@ export function renderFamily(
     [CHAINS.externalServices, filterServicesChains.get(CHAINS.externalServices)!],
     [CHAINS.firewall, filterServicesChains.get(CHAINS.firewall)!],
   ]);
+  for (const [c, rules] of filterServicesChains) if (isBucket(c)) filterFixed.set(c, rules);
 
   // Stale chains.
   if (full) {
@@ -697,8 +761,12 @@ export function renderFamily(
   }
   const filterDeletes = new Set<string>();
   if (full && existing) {
-    const keepFilter = new Set<string>(FILTER_FIXED);
+    const keepFilter = new Set<string>(filterFixed.keys());
     for (const c of existing.filter) if (isOwnChain(c) && !keepFilter.has(c)) filterDeletes.add(c);
+  }
+  if (last) {
+    // Filter bucket chains that became empty (or the layout left buckets).
+    for (const c of last.dispatch.filter.keys()) if (!filterFixed.has(c)) filterDeletes.add(c);
   }
 
   // What to write: everything on a full render, else the chains whose rules changed.

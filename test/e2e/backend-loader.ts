@@ -81,7 +81,12 @@ export const DAEMON_ONLY_BACKENDS: Readonly<Record<string, string>> = {
     'the userspace backend relays through sockets of its own process, which must run in the node namespace: see daemon.e2e.test.ts',
 };
 
-/** One backend configuration an end-to-end file runs: `iptables@legacy` is iptables-legacy. */
+/**
+ * One backend configuration an end-to-end file runs: `mode@option+option`. For iptables,
+ * `legacy` / `nft` pick the variant and `buckets` puts the dispatch rules into bucket chains
+ * whatever the number of Services (`iptables.dispatch-bucket-min=0`), so small tables exercise
+ * the layout used from 1000 Service ports on.
+ */
 export interface E2EBackend {
   /** How it is named in test titles (`iptables@legacy`). */
   readonly label: string;
@@ -90,6 +95,12 @@ export interface E2EBackend {
   /** Flags this configuration adds (`--iptables-variant=legacy`). */
   readonly flags: readonly string[];
 }
+
+const IPTABLES_OPTIONS: Readonly<Record<string, string>> = {
+  legacy: '--iptables-variant=legacy',
+  nft: '--iptables-variant=nft',
+  buckets: '--backend-opt=iptables.dispatch-bucket-min=0',
+};
 
 /**
  * The backends an end-to-end file runs: SWITCHYARD_E2E_BACKENDS (comma-separated, `mode` or
@@ -102,9 +113,15 @@ export function e2eBackends(defaults: string, options: { directOnly?: boolean } 
     .map((s) => s.trim())
     .filter(Boolean)
     .map((label) => {
-      const [mode, variant] = label.split('@') as [string, string | undefined];
-      const flags = variant === undefined ? [] : mode === 'iptables' ? [`--iptables-variant=${variant}`] : [];
-      if (variant !== undefined && flags.length === 0) throw new Error(`${label}: ${mode} has no variants`);
+      const [mode, options] = label.split('@') as [string, string | undefined];
+      const flags = (options ?? '')
+        .split('+')
+        .filter(Boolean)
+        .map((option) => {
+          const flag = mode === 'iptables' ? IPTABLES_OPTIONS[option] : undefined;
+          if (flag === undefined) throw new Error(`${label}: ${mode} has no option ${option}`);
+          return flag;
+        });
       return { label, mode, flags };
     })
     .filter((b) => !(options.directOnly && DAEMON_ONLY_BACKENDS[b.mode] !== undefined));

@@ -23,7 +23,7 @@ const EXTRA_FLAGS = (process.env.SWITCHYARD_E2E_EXTRA_FLAGS ?? '').split(/\s+/).
 // Every backend the test process can drive here, iptables in both variants; userspace runs in
 // daemon.e2e.test.ts (its sockets must live in the node namespace); ipvs in the VM
 // (test/backends/ipvs/ipvs-vm.e2e.test.ts).
-const BACKENDS = e2eBackends('nftables,iptables,iptables@legacy', { directOnly: true });
+const BACKENDS = e2eBackends('nftables,iptables,iptables@legacy+buckets', { directOnly: true });
 
 // The test bed itself needs ip and nft (upstream router, SCTP observers) and conntrack.
 const BED_TOOLS = ['ip', 'nft', 'conntrack'];

@@ -238,8 +238,8 @@ describe('IptablesBackend', () => {
     const s = snapshot([a, b]);
     await backend.sync(s, fullDelta(s));
     const text = exec.callsTo('iptables-legacy-restore')[0]!.stdin!;
-    expect(text).toMatch(/^-A SY-SERVICES -j SY-SERVICES-\d\d$/m);
-    expect(text).toMatch(/^-A SY-SERVICES-\d\d -d 10\.96\.1\.1\/32 /m);
+    expect(text).toMatch(/^-A SY-SERVICES -d 0\.0\.0\.1\/0\.0\.0\.63 -j SY-SERVICES-01$/m);
+    expect(text).toMatch(/^-A SY-SERVICES-01 -d 10\.96\.1\.1\/32 /m);
   });
 
   it('a failed full restore throws and the next sync is full even when the delta is partial', async () => {

@@ -299,7 +299,7 @@ for (const variant of ['legacy', 'nft'] as const) {
         }
         const afterPartials = ours();
         if (bucketMin === '0')
-          expect(afterPartials.some((l) => /^-A SY-SERVICES -j SY-SERVICES-\d\d$/.test(l))).toBe(true);
+          expect(afterPartials.some((l) => /^-A SY-SERVICES -d \S+ -j SY-SERVICES-\d\d$/.test(l))).toBe(true);
         // A restarted backend's full sync of the same snapshot: deletes nothing, changes nothing.
         const fresh = mk();
         await fresh.sync(last, fullDelta(last));

@@ -12,7 +12,8 @@ import {
   servicePortHash,
 } from '../../../backends/iptables/names.js';
 import {
-  bucketChain,
+  addressBucket,
+  nodePortBucket,
   DISPATCH_BUCKETS,
   markHex,
   parseSaveChains,
@@ -606,92 +607,126 @@ describe('renderFamily: dispatch chains written only when they change', () => {
   });
 });
 
-describe('renderFamily: bucketed nat dispatch', () => {
+describe('renderFamily: bucketed dispatch', () => {
   const BUCKETED: RenderOptions = { ...OPTS, dispatchBucketMin: 0 };
   const ports = Array.from({ length: 12 }, (_, i) =>
     plan({
       name: `s${i}`,
       clusterIP: `10.96.2.${i + 1}`,
-      nodePort: i % 3 === 0 ? 30100 + i : undefined,
-      endpoints: [ep(`10.244.2.${i + 1}`)],
+      nodePort: i % 3 === 0 ? 30100 + i * 50 : undefined,
+      endpoints: i === 5 ? [] : [ep(`10.244.2.${i + 1}`)],
     }),
   );
   const s1 = snapshot(ports);
   const first = renderFamily(s1, 'IPv4', fullDelta(s1), undefined, BUCKETED);
-  const bucketOf = (id: string): string => bucketChain(CHAINS.services, servicePortHash(id));
+  const bucketOf = (p: { clusterIP: string }): string => addressBucket(p.clusterIP);
+  const maskJump = (bk: string): string =>
+    `-A SY-SERVICES -d 0.0.0.${Number(bk.slice(-2))}/0.0.0.63 -j ${bk}`;
 
-  it('names buckets within the chain name limit and spreads Service ports over them', () => {
+  it('buckets addresses by their low 6 bits, IPv4 and IPv6, within the chain name limit', () => {
     const names = new Set<string>();
-    for (let i = 0; i < 2000; i++)
-      names.add(bucketChain(CHAINS.services, servicePortHash(`ns/s${i}:/TCP/IPv4`)));
+    for (let i = 0; i < 256; i++) names.add(addressBucket(`10.96.${i}.${i}`));
     expect(names.size).toBe(DISPATCH_BUCKETS);
     for (const n of names) {
       expect(n).toMatch(/^SY-SERVICES-\d\d$/);
       expect(n.length).toBeLessThanOrEqual(MAX_CHAIN_NAME);
     }
+    expect(addressBucket('10.96.0.70')).toBe('SY-SERVICES-06');
+    expect(addressBucket('fd00::1:47')).toBe('SY-SERVICES-07');
+    expect(addressBucket('fd00::')).toBe('SY-SERVICES-00');
+    expect(nodePortBucket(30000)).toBe(nodePortBucket(30015));
+    expect(nodePortBucket(30015)).not.toBe(nodePortBucket(30016));
   });
 
-  it('SY-SERVICES jumps to the non-empty buckets, then to SY-NODEPORTS last; each rule sits in its bucket', () => {
+  it('nat SY-SERVICES jumps by destination mask to the non-empty buckets, then to SY-NODEPORTS last; each rule sits in its bucket', () => {
     const top = chainRules(first.text, 'nat', CHAINS.services);
-    const buckets = new Set(ports.map((p) => bucketOf(p.id)));
-    expect(top.slice(0, -1)).toEqual([...buckets].sort().map((bk) => `-A SY-SERVICES -j ${bk}`));
+    const buckets = [...new Set(ports.filter((p) => p.internalEndpoints.length > 0).map(bucketOf))].sort();
+    expect(top.slice(0, -1)).toEqual(buckets.map(maskJump));
     expect(top.at(-1)).toMatch(/-j SY-NODEPORTS$/);
-    for (const p of ports) {
-      expect(chainRules(first.text, 'nat', bucketOf(p.id))).toContain(
-        `-A ${bucketOf(p.id)} -d ${p.clusterIP}/32 -p tcp -m tcp --dport 80 -m comment --comment "${p.id} cluster IP" -j ${svcChain(p.id)}`,
+    for (const p of ports.filter((x) => x.internalEndpoints.length > 0)) {
+      expect(chainRules(first.text, 'nat', bucketOf(p))).toContain(
+        `-A ${bucketOf(p)} -d ${p.clusterIP}/32 -p tcp -m tcp --dport 80 -m comment --comment "${p.id} cluster IP" -j ${svcChain(p.id)}`,
       );
     }
+    const withNodePort = ports.filter((p) => p.nodePort !== undefined);
     const np = chainRules(first.text, 'nat', CHAINS.nodePorts);
-    expect(np).toHaveLength(
-      new Set(
-        ports.filter((p) => p.nodePort).map((p) => bucketChain(CHAINS.nodePorts, servicePortHash(p.id))),
-      ).size,
+    expect(np).toHaveLength(withNodePort.length); // 30100, 30250, 30400, 30550: four ranges
+    for (const p of withNodePort) {
+      const lo = p.nodePort! - (p.nodePort! % 64);
+      expect(np).toContain(
+        `-A SY-NODEPORTS -p tcp -m tcp --dport ${lo}:${lo + 63} -j ${nodePortBucket(p.nodePort!)}`,
+      );
+      expect(chainRules(first.text, 'nat', nodePortBucket(p.nodePort!))).toContain(
+        `-A ${nodePortBucket(p.nodePort!)} -p tcp -m tcp --dport ${p.nodePort} -m comment --comment "${p.id}" -j ${extChain(p.id)}`,
+      );
+    }
+  });
+
+  it("filter SY-SERVICES jumps by destination mask; a bucket holds its ClusterIPs' port rejects before their undefined-port REJECT", () => {
+    const top = chainRules(first.text, 'filter', CHAINS.services);
+    expect(top).toEqual([...new Set(ports.map(bucketOf))].sort().map(maskJump));
+    const empty = ports[5]!;
+    const rules = chainRules(first.text, 'filter', bucketOf(empty));
+    expect(rules).toEqual([
+      `-A ${bucketOf(empty)} -d ${empty.clusterIP}/32 -p tcp -m tcp --dport 80 -m comment --comment "${empty.id} has no endpoints" -j REJECT`,
+      `-A ${bucketOf(empty)} -d ${empty.clusterIP}/32 -m comment --comment "ClusterIP ${empty.clusterIP}: port not defined by any Service" -j REJECT`,
+    ]);
+    expect(first.applied.dispatch.filter.get(bucketOf(empty))).toEqual(rules);
+  });
+
+  it('IPv6 buckets use an IPv6 mask', () => {
+    const v6 = plan({ name: 'v6', clusterIP: 'fd00::a:4b', family: 'IPv6', endpoints: [ep('fd00:1::5')] });
+    const s = snapshot([v6], { families: ['IPv6'] });
+    const r = renderFamily(s, 'IPv6', fullDelta(s), undefined, BUCKETED);
+    expect(chainRules(r.text, 'nat', CHAINS.services)[0]).toBe(
+      '-A SY-SERVICES -d ::b/::3f -j SY-SERVICES-11',
     );
-    expect(np.every((l) => /^-A SY-NODEPORTS -j SY-NODEPORTS-\d\d$/.test(l))).toBe(true);
+    expect(chainRules(r.text, 'filter', CHAINS.services)).toEqual([
+      '-A SY-SERVICES -d ::b/::3f -j SY-SERVICES-11',
+    ]);
   });
 
   it('adding a Service rewrites its bucket only (and SY-SERVICES only when the bucket is new)', () => {
-    // a Service whose bucket already exists
-    let extra = plan({ name: 'x0', clusterIP: '10.96.3.1', endpoints: [ep('10.244.3.1')] });
-    for (let i = 1; !first.applied.dispatch.nat.has(bucketOf(extra.id)); i++)
-      extra = plan({ name: `x${i}`, clusterIP: '10.96.3.1', endpoints: [ep('10.244.3.1')] });
+    // a Service whose bucket already exists (10.96.3.1 shares 10.96.2.1's low bits)
+    const extra = plan({ name: 'x', clusterIP: '10.96.3.1', endpoints: [ep('10.244.3.1')] });
+    expect(first.applied.dispatch.nat.has(bucketOf(extra))).toBe(true);
     const s2 = snapshot([...ports, extra]);
     const r = renderFamily(s2, 'IPv4', partialDelta([extra.id]), first.applied, BUCKETED);
     expect(r.full).toBe(false);
-    const nat = table(r.text, 'nat');
-    const dispatchDecl = nat.filter((l) => l.startsWith(':SY-') && !/^:SY-(SVC|SEP)-/.test(l));
-    expect(dispatchDecl).toEqual([`:${bucketOf(extra.id)} - [0:0]`]);
-    expect(chainRules(r.text, 'nat', bucketOf(extra.id))).toHaveLength(
-      first.applied.dispatch.nat.get(bucketOf(extra.id))!.length + 1,
+    const dispatchDecl = (tbl: 'nat' | 'filter', text: string): string[] =>
+      table(text, tbl)
+        .filter((l) => l.startsWith(':SY-') && !/^:SY-(SVC|SEP)-/.test(l))
+        .sort();
+    expect(dispatchDecl('nat', r.text)).toEqual([`:${bucketOf(extra)} - [0:0]`]);
+    expect(dispatchDecl('filter', r.text)).toEqual([`:${bucketOf(extra)} - [0:0]`]);
+    expect(chainRules(r.text, 'nat', bucketOf(extra))).toHaveLength(
+      first.applied.dispatch.nat.get(bucketOf(extra))!.length + 1,
     );
     // a Service in a new bucket
-    let fresh = plan({ name: 'y0', clusterIP: '10.96.3.2', endpoints: [ep('10.244.3.2')] });
-    for (let i = 1; first.applied.dispatch.nat.has(bucketOf(fresh.id)); i++)
-      fresh = plan({ name: `y${i}`, clusterIP: '10.96.3.2', endpoints: [ep('10.244.3.2')] });
+    const fresh = plan({ name: 'y', clusterIP: '10.96.3.40', endpoints: [ep('10.244.3.2')] });
+    expect(first.applied.dispatch.nat.has(bucketOf(fresh))).toBe(false);
     const s3 = snapshot([...ports, fresh]);
     const r3 = renderFamily(s3, 'IPv4', partialDelta([fresh.id]), first.applied, BUCKETED);
-    const decl3 = table(r3.text, 'nat')
-      .filter((l) => l.startsWith(':SY-') && !/^:SY-(SVC|SEP)-/.test(l))
-      .sort();
-    expect(decl3).toEqual([`:${bucketOf(fresh.id)} - [0:0]`, ':SY-SERVICES - [0:0]'].sort());
-    expect(chainRules(r3.text, 'nat', CHAINS.services)).toContain(`-A SY-SERVICES -j ${bucketOf(fresh.id)}`);
+    expect(dispatchDecl('nat', r3.text)).toEqual(
+      [`:${bucketOf(fresh)} - [0:0]`, ':SY-SERVICES - [0:0]'].sort(),
+    );
+    expect(chainRules(r3.text, 'nat', CHAINS.services)).toContain(maskJump(bucketOf(fresh)));
+    expect(chainRules(r3.text, 'filter', CHAINS.services)).toContain(maskJump(bucketOf(fresh)));
   });
 
-  it('removing the last Service of a bucket deletes the bucket chain after SY-SERVICES stops jumping to it', () => {
-    const counts = new Map<string, number>();
-    for (const p of ports) counts.set(bucketOf(p.id), (counts.get(bucketOf(p.id)) ?? 0) + 1);
-    const lonely = ports.find((p) => counts.get(bucketOf(p.id)) === 1 && p.nodePort === undefined)!;
+  it('removing the last Service of a bucket deletes the bucket chains after SY-SERVICES stops jumping to them', () => {
+    const lonely = ports.find((p) => p.nodePort === undefined && p.internalEndpoints.length > 0)!;
     const s2 = snapshot(ports.filter((p) => p !== lonely));
     const r = renderFamily(s2, 'IPv4', partialDelta([], [lonely.id]), first.applied, BUCKETED);
-    const nat = table(r.text, 'nat');
-    expect(nat).toContain(`-X ${bucketOf(lonely.id)}`);
-    expect(chainRules(r.text, 'nat', CHAINS.services)).not.toContain(
-      `-A SY-SERVICES -j ${bucketOf(lonely.id)}`,
-    );
-    expect(nat.indexOf(`-X ${bucketOf(lonely.id)}`)).toBeGreaterThan(
-      nat.findIndex((l) => l.startsWith('-A SY-SERVICES ')),
-    );
-    expect(r.applied.dispatch.nat.has(bucketOf(lonely.id))).toBe(false);
+    for (const tbl of ['nat', 'filter'] as const) {
+      const t = table(r.text, tbl);
+      expect(t).toContain(`-X ${bucketOf(lonely)}`);
+      expect(chainRules(r.text, tbl, CHAINS.services)).not.toContain(maskJump(bucketOf(lonely)));
+      expect(t.indexOf(`-X ${bucketOf(lonely)}`)).toBeGreaterThan(
+        t.findIndex((l) => l.startsWith('-A SY-SERVICES ')),
+      );
+      expect(r.applied.dispatch[tbl].has(bucketOf(lonely))).toBe(false);
+    }
   });
 
   it('crossing the threshold in a partial render moves the rules between layouts and deletes the buckets', () => {
@@ -700,11 +735,16 @@ describe('renderFamily: bucketed nat dispatch', () => {
       dispatchBucketMin: 100,
     });
     expect(small.full).toBe(false);
-    const nat = table(small.text, 'nat');
-    const buckets = [...first.applied.dispatch.nat.keys()].filter((c) => /-\d\d$/.test(c));
-    expect(buckets.length).toBeGreaterThan(0);
-    for (const bk of buckets) expect(nat).toContain(`-X ${bk}`);
-    expect(chainRules(small.text, 'nat', CHAINS.services)).toHaveLength(ports.length + 1);
+    for (const tbl of ['nat', 'filter'] as const) {
+      const t = table(small.text, tbl);
+      const buckets = [...first.applied.dispatch[tbl].keys()].filter((c) => /-\d\d$/.test(c));
+      expect(buckets.length).toBeGreaterThan(0);
+      for (const bk of buckets) expect(t).toContain(`-X ${bk}`);
+    }
+    const withEndpoints = ports.filter((p) => p.internalEndpoints.length > 0);
+    expect(chainRules(small.text, 'nat', CHAINS.services)).toHaveLength(withEndpoints.length + 1);
+    // filter: the one port without endpoints, then one REJECT per ClusterIP
+    expect(chainRules(small.text, 'filter', CHAINS.services)).toHaveLength(ports.length + 1);
     // a later full render in the small layout deletes nothing more
     const again = renderFamily(s1, 'IPv4', partialDelta([]), small.applied, {
       ...OPTS,
@@ -714,14 +754,15 @@ describe('renderFamily: bucketed nat dispatch', () => {
   });
 
   it('a full render keeps live bucket chains found in the kernel and deletes stale ones', () => {
-    const live = bucketOf(ports[0]!.id);
+    const live = bucketOf(ports[0]!);
     const stale = [...Array(DISPATCH_BUCKETS).keys()]
       .map((i) => `SY-SERVICES-${String(i).padStart(2, '0')}`)
       .find((n) => !first.applied.dispatch.nat.has(n))!;
     const r = renderFamily(s1, 'IPv4', fullDelta(s1), undefined, BUCKETED, {
       nat: new Set([live, stale]),
-      filter: new Set(),
+      filter: new Set([live, stale]),
     });
     expect(table(r.text, 'nat').filter((l) => l.startsWith('-X '))).toEqual([`-X ${stale}`]);
+    expect(table(r.text, 'filter').filter((l) => l.startsWith('-X '))).toEqual([`-X ${stale}`]);
   });
 });
