@@ -74,7 +74,7 @@ export class IptablesBackend implements ProxyBackend {
   private readonly applied = new Map<IPFamily, AppliedFamily>();
   private lastSnapshot?: Snapshot;
   private readonly afterSync: AfterSyncHook;
-  /** SY-SEP- names by `${servicePortId}|${ip}|${port}`, per family; rebuilt on every full sync. */
+  /** endpoint chain names by `${servicePortId}|${ip}|${port}`, per family; rebuilt on every full sync. */
   private readonly nameCache = new Map<IPFamily, Map<string, string>>();
 
   constructor(

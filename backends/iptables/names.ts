@@ -1,8 +1,13 @@
 /**
- * Chain names of the iptables backend. Every chain switchyard owns starts with `SY-`; the
- * per-Service-port and per-endpoint chains carry a hash like kube-proxy's: the first 16
- * characters of the base32 (RFC 4648) encoding of a SHA-256, so a name is at most
- * `SY-XXX-` (7) + 16 = 23 characters, inside iptables' 28-character limit.
+ * Chain names of the iptables backend. Every chain switchyard owns starts with `SY-`. A Service
+ * port's chains are `SY-<h>-SVC`, `-EXT`, `-SVX`, `-FW` and its endpoints' `SY-<h>-<e>`, where
+ * `<h>` is 16 lowercase letters of the SHA-256 of the Service port id and `<e>` 8 of the endpoint
+ * (at most 3 + 16 + 1 + 8 = 28 characters, iptables' limit). kube-proxy names them
+ * KUBE-SVC-<hash> / KUBE-SEP-<hash>; switchyard groups a port's chains under one prefix, and the
+ * lowercase hashes sort after every fixed (uppercase) name, because iptables-nft 1.8.x keeps the
+ * chain names a `--noflush` restore mentions in a sorted linked list: with kube-proxy's naming a
+ * full restore at 2k Services takes 37 s there, at 10k tens of minutes. Written port by port in
+ * descending hash order (render.ts), each name is inserted at the head of that list.
  */
 import * as crypto from 'node:crypto';
 
@@ -25,58 +30,53 @@ export const CHAINS = {
   masqNonPod: 'SY-MASQ-NONPOD',
 } as const;
 
-/** Per-Service-port chain kinds. */
-export const SERVICE_CHAIN_PREFIX = {
+/** Per-Service-port chain kinds (the suffix of `SY-<h>-<KIND>`). */
+export type ServiceChainKind =
   /** Traffic to the ClusterIP: masquerade check + endpoint choice over internalEndpoints. */
-  svc: 'SY-SVC-',
+  | 'SVC'
   /** Traffic to NodePort / externalIPs / LB IPs: masquerade or short-circuit + choice over externalEndpoints. */
-  ext: 'SY-EXT-',
+  | 'EXT'
   /** externalTrafficPolicy Local short-circuit for pods and the node: choice over shortCircuitEndpoints. */
-  svx: 'SY-SVX-',
-  /** loadBalancerSourceRanges: allowed sources jump to SY-EXT-, the rest falls through to a DROP. */
-  fw: 'SY-FW-',
-  /** One endpoint: hairpin masquerade + DNAT. */
-  sep: 'SY-SEP-',
-} as const;
+  | 'SVX'
+  /** loadBalancerSourceRanges: allowed sources jump to SY-<h>-EXT, the rest falls through to a DROP. */
+  | 'FW';
 
-const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-
-/** RFC 4648 base32 (no padding) of the first bytes of `buf`, cut to `chars` characters. */
-export function base32(buf: Uint8Array, chars: number): string {
-  let out = '';
-  let bits = 0;
-  let value = 0;
-  for (let i = 0; i < buf.length && out.length < chars; i++) {
-    value = (value << 8) | buf[i]!;
-    bits += 8;
-    while (bits >= 5 && out.length < chars) {
-      out += BASE32[(value >>> (bits - 5)) & 31];
-      bits -= 5;
-    }
-    value &= (1 << bits) - 1;
-  }
-  if (out.length < chars && bits > 0) out += BASE32[(value << (5 - bits)) & 31];
-  return out;
-}
-
-/** 16 base32 characters of sha256(text). */
-export function hash16(text: string): string {
+/** `chars` lowercase letters from sha256(text). */
+export function hashLetters(text: string, chars: number): string {
   // crypto.hash (Node >= 20.12) is ~1.7x faster than createHash for short inputs.
   const digest =
     typeof crypto.hash === 'function'
       ? crypto.hash('sha256', text, 'buffer')
       : crypto.createHash('sha256').update(text).digest();
-  return base32(digest, 16);
+  let out = '';
+  for (let i = 0; i < chars; i++) out += String.fromCharCode(97 + (digest[i]! % 26));
+  return out;
 }
 
-/** The hash shared by a Service port's SVC/EXT/SVX/FW chains (its id includes protocol and family). */
+/** The hash shared by a Service port's chains (its id includes protocol and family). */
 export function servicePortHash(servicePortId: string): string {
-  return hash16(servicePortId);
+  return hashLetters(servicePortId, 16);
 }
 
-/** An endpoint's chain: unique per (Service port, endpoint ip, port). */
-export function endpointChainName(servicePortId: string, ip: string, port: number): string {
-  return SERVICE_CHAIN_PREFIX.sep + hash16(`${servicePortId}|${ip}|${port}`);
+/** A Service port's SVC / EXT / SVX / FW chain. */
+export function serviceChainName(kind: ServiceChainKind, hash: string): string {
+  return `${CHAIN_PREFIX}${hash}-${kind}`;
+}
+
+/**
+ * An endpoint's chain: unique per (Service port, endpoint ip, port). `attempt` > 0 picks another
+ * name when two endpoints of one port would share one (8 letters: ~1 in 10^5 for a port with
+ * 1000 endpoints).
+ */
+export function endpointChainName(
+  servicePortId: string,
+  ip: string,
+  port: number,
+  portHash: string = servicePortHash(servicePortId),
+  attempt = 0,
+): string {
+  const salt = attempt === 0 ? '' : `|${attempt}`;
+  return `${CHAIN_PREFIX}${portHash}-${hashLetters(`${servicePortId}|${ip}|${port}${salt}`, 8)}`;
 }
 
 /** True for a chain name switchyard created. */

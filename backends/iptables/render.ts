@@ -4,24 +4,24 @@
  * own `SY-` chains:
  *
  * nat
- *   SY-SERVICES      dispatch: ClusterIP → SY-SVC-h, externalIPs → SY-EXT-h, LB IPs → SY-FW-h or
- *                    SY-EXT-h, last: local destinations (nodePortAddresses) → SY-NODEPORTS
- *   SY-NODEPORTS     dispatch: nodePort → SY-EXT-h
- *   SY-SVC-h         ClusterIP path: masquerade check, then the choice over internalEndpoints
+ *   SY-SERVICES      dispatch: ClusterIP → SY-h-SVC, externalIPs → SY-h-EXT, LB IPs → SY-h-FW or
+ *                    SY-h-EXT, last: local destinations (nodePortAddresses) → SY-NODEPORTS
+ *   SY-NODEPORTS     dispatch: nodePort → SY-h-EXT
+ *   SY-h-SVC         ClusterIP path: masquerade check, then the choice over internalEndpoints
  *                    (`recent` affinity checks first, then `statistic --mode random`)
- *   SY-EXT-h         external path: Cluster policy → mark for masquerade; Local policy → pods and
- *                    the node short-circuit to SY-SVX-h; then the choice over externalEndpoints
- *   SY-SVX-h         the choice over shortCircuitEndpoints
- *   SY-FW-h          loadBalancerSourceRanges: allowed sources → SY-EXT-h; the rest is not
+ *   SY-h-EXT         external path: Cluster policy → mark for masquerade; Local policy → pods and
+ *                    the node short-circuit to SY-h-SVX; then the choice over externalEndpoints
+ *   SY-h-SVX         the choice over shortCircuitEndpoints
+ *   SY-h-FW          loadBalancerSourceRanges: allowed sources → SY-h-EXT; the rest is not
  *                    DNATed and meets the DROP in filter SY-FIREWALL
- *   SY-SEP-h         one endpoint: hairpin masquerade mark, (`recent --set`), DNAT
+ *   SY-h-e         one endpoint: hairpin masquerade mark, (`recent --set`), DNAT
  *   SY-MARK-MASQ / SY-POSTROUTING   the mark-and-masquerade pair (bit masqueradeBit)
  *   SY-MASQ-NONPOD   used when the family has several cluster CIDRs
  * filter (all dispatch, rewritten every sync; packets that were DNATed no longer match)
  *   SY-SERVICES           ClusterIP ports whose internal verdict is reject/drop; then one REJECT
  *                         per ClusterIP for every port the Service does not define
  *   SY-EXTERNAL-SERVICES  external destinations whose external verdict is reject/drop
- *   SY-FIREWALL           LB IP:port with source ranges → DROP (what SY-FW-h did not DNAT)
+ *   SY-FIREWALL           LB IP:port with source ranges → DROP (what SY-h-FW did not DNAT)
  *   SY-NODEPORTS          ACCEPT healthCheckNodePorts
  *   SY-FORWARD            ACCEPT marked and established forwarded traffic
  *
@@ -45,7 +45,14 @@ import type {
   SnapshotDelta,
   TrafficVerdict,
 } from '../../core/model/snapshot.js';
-import { CHAINS, endpointChainName, isOwnChain, SERVICE_CHAIN_PREFIX, servicePortHash } from './names.js';
+import {
+  CHAIN_PREFIX,
+  CHAINS,
+  endpointChainName,
+  isOwnChain,
+  serviceChainName,
+  servicePortHash,
+} from './names.js';
 
 /** Remembers endpoint chain names between renders (hashing dominates a large render). */
 export interface NameCache {
@@ -58,7 +65,7 @@ export interface RenderOptions {
   readonly masqueradeBit: number;
   /** IPv4 NodePorts answer on 127.0.0.1 too (kube-proxy --iptables-localhost-nodeports). */
   readonly localhostNodePorts: boolean;
-  /** Optional cache of SY-SEP- names, keyed `${servicePortId}|${ip}|${port}`. */
+  /** Optional cache of endpoint chain names, keyed `${servicePortId}|${ip}|${port}`. */
   readonly names?: NameCache;
   /**
    * From this many Service ports of the family on, SY-SERVICES (nat and filter) and nat
@@ -187,10 +194,19 @@ export interface ExtraRules {
   readonly filter: readonly string[];
 }
 
+/** One Service port's nat chains in the restore input. */
+export interface ServicePortLines {
+  readonly hash: string;
+  readonly lines: readonly string[];
+}
+
 /** The pieces of one render; restoreText assembles them. */
 export interface RenderParts {
-  /** Every rewritten Service port's nat chains: declarations, then rules, port after port. */
-  readonly serviceLines: readonly string[];
+  /**
+   * Every rewritten Service port's nat chains (declarations, then rules), port after port in
+   * descending hash order.
+   */
+  readonly servicePorts: readonly ServicePortLines[];
   /** The dispatch / fixed nat chains to (re)write: all on a full render, changed ones on a partial one. */
   readonly natChains: ChainRules;
   /** nat chains to flush and delete. */
@@ -312,6 +328,7 @@ function renderServicePort(
   const chains: string[] = [];
   const start = rules.length;
   const sepNames = new Map<string, string>();
+  const usedNames = new Set<string>();
   const affinity = plan.sessionAffinity;
   const proto = protoMatch(plan);
 
@@ -321,10 +338,13 @@ function renderServicePort(
     if (name === undefined) {
       const cacheKey = `${plan.id}|${key}`;
       name = ctx.names?.get(cacheKey);
-      if (name === undefined) {
-        name = endpointChainName(plan.id, ep.ip, ep.port);
+      if (name === undefined || usedNames.has(name)) {
+        name = endpointChainName(plan.id, ep.ip, ep.port, hash);
+        for (let attempt = 1; usedNames.has(name); attempt++)
+          name = endpointChainName(plan.id, ep.ip, ep.port, hash, attempt);
         ctx.names?.set(cacheKey, name);
       }
+      usedNames.add(name);
       sepNames.set(key, name);
       chains.push(name);
       decl.push(`:${name} - [0:0]`);
@@ -363,7 +383,7 @@ function renderServicePort(
   };
 
   if (layout.svc) {
-    const svc = SERVICE_CHAIN_PREFIX.svc + hash;
+    const svc = serviceChainName('SVC', hash);
     declare(svc);
     if (ctx.masqueradeAll) rules.push(`-A ${svc} -j ${CHAINS.markMasq}`);
     else if (ctx.clusterCIDRs.length === 1)
@@ -372,10 +392,10 @@ function renderServicePort(
     choose(svc, plan.internalEndpoints);
   }
   if (layout.ext) {
-    const ext = SERVICE_CHAIN_PREFIX.ext + hash;
+    const ext = serviceChainName('EXT', hash);
     declare(ext);
     if (layout.svx) {
-      const svx = SERVICE_CHAIN_PREFIX.svx + hash;
+      const svx = serviceChainName('SVX', hash);
       for (const cidr of ctx.clusterCIDRs) {
         rules.push(
           `-A ${ext} -s ${cidr} -m comment --comment "pod traffic for ${plan.id} external destinations" -j ${svx}`,
@@ -391,14 +411,14 @@ function renderServicePort(
     if (!plan.externalPolicyLocal) rules.push(`-A ${ext} -j ${CHAINS.markMasq}`);
     if (plan.external === 'forward' && plan.externalEndpoints.length > 0) choose(ext, plan.externalEndpoints);
     if (layout.svx) {
-      const svx = SERVICE_CHAIN_PREFIX.svx + hash;
+      const svx = serviceChainName('SVX', hash);
       declare(svx);
       choose(svx, plan.shortCircuitEndpoints);
     }
   }
   if (layout.fw) {
-    const fw = SERVICE_CHAIN_PREFIX.fw + hash;
-    const ext = SERVICE_CHAIN_PREFIX.ext + hash;
+    const fw = serviceChainName('FW', hash);
+    const ext = serviceChainName('EXT', hash);
     declare(fw);
     for (const range of plan.loadBalancerSourceRanges) {
       rules.push(`-A ${fw} -s ${range} -m comment --comment "${plan.id} loadbalancer IP" -j ${ext}`);
@@ -445,7 +465,7 @@ function renderDispatch(
   });
   if (layout.svc) {
     natServices.push(
-      `-A ${clusterIPChain} -d ${hostCidr(plan.clusterIP, ctx.family)} ${dport} -m comment --comment "${id} cluster IP" -j ${SERVICE_CHAIN_PREFIX.svc}${hash}`,
+      `-A ${clusterIPChain} -d ${hostCidr(plan.clusterIP, ctx.family)} ${dport} -m comment --comment "${id} cluster IP" -j ${serviceChainName('SVC', hash)}`,
     );
   } else {
     const why = plan.internal === 'drop' ? 'has no local endpoints' : 'has no endpoints';
@@ -455,14 +475,14 @@ function renderDispatch(
   }
   if (!layout.hasExternalDestinations) return result();
 
-  const extChain = SERVICE_CHAIN_PREFIX.ext + hash;
+  const extChain = serviceChainName('EXT', hash);
   if (layout.ext) {
     for (const ip of plan.externalIPs) {
       natServices.push(
         `-A ${servicesChain(ip)} -d ${hostCidr(ip, ctx.family)} ${dport} -m comment --comment "${id} external IP" -j ${extChain}`,
       );
     }
-    const lbTarget = layout.fw ? SERVICE_CHAIN_PREFIX.fw + hash : extChain;
+    const lbTarget = layout.fw ? serviceChainName('FW', hash) : extChain;
     for (const ip of plan.loadBalancerIPs) {
       natServices.push(
         `-A ${servicesChain(ip)} -d ${hostCidr(ip, ctx.family)} ${dport} -m comment --comment "${id} loadbalancer IP" -j ${lbTarget}`,
@@ -651,13 +671,35 @@ export function renderFamily(
   ]);
   const full = delta.full || last === undefined || last.contextKey !== contextKey;
 
-  const ports: ServicePortPlan[] = [];
-  for (const plan of snapshot.servicePorts.values()) {
-    if (plan.family === family && isIP(plan.clusterIP)) ports.push(plan);
+  const ports: { readonly plan: ServicePortPlan; readonly hash: string }[] = [];
+  const ours = (plan: ServicePortPlan | undefined): plan is ServicePortPlan =>
+    plan !== undefined && plan.family === family && isIP(plan.clusterIP);
+  // Descending hash order, everywhere (chains written, dispatch rules): see names.ts. The ports
+  // `last` knew come first, already in that order, so the sort has little left to do.
+  if (last !== undefined) {
+    for (const [id, prev] of last.services) {
+      const plan = snapshot.servicePorts.get(id);
+      if (ours(plan)) ports.push({ plan, hash: prev.hash });
+    }
   }
+  for (const plan of snapshot.servicePorts.values()) {
+    if (ours(plan) && last?.services.has(plan.id) !== true)
+      ports.push({ plan, hash: servicePortHash(plan.id) });
+  }
+  ports.sort((x, y) =>
+    x.hash !== y.hash
+      ? x.hash < y.hash
+        ? 1
+        : -1
+      : x.plan.id < y.plan.id
+        ? 1
+        : x.plan.id > y.plan.id
+          ? -1
+          : 0,
+  );
   const bucketed = ports.length >= (options.dispatchBucketMin ?? DEFAULT_BUCKET_MIN);
 
-  const serviceLines: string[] = [];
+  const servicePortLines: ServicePortLines[] = [];
   let serviceChainCount = 0;
   const services = new Map<string, AppliedServicePort>();
   const toDelete = new Set<string>();
@@ -666,11 +708,12 @@ export function renderFamily(
   // Whether any Service port's dispatch rules differ from `last` (else the dispatch chains are
   // reused as they are: no O(Service ports) rebuild on an endpoint change).
   let dispatchChanged = full;
-  for (const plan of ports) {
+  for (const { plan, hash } of ports) {
     const prev = last?.services.get(plan.id);
-    const hash = prev?.hash ?? servicePortHash(plan.id);
     if (full || delta.changed.has(plan.id) || prev === undefined) {
-      const applied = renderServicePort(plan, hash, ctx, serviceLines);
+      const lines: string[] = [];
+      const applied = renderServicePort(plan, hash, ctx, lines);
+      servicePortLines.push({ hash, lines });
       serviceChainCount += applied.chains.length;
       let dispatch = renderDispatch(plan, hash, ctx, bucketed);
       if (prev !== undefined && sameDispatch(prev.dispatch, dispatch)) dispatch = prev.dispatch;
@@ -789,7 +832,7 @@ export function renderFamily(
   const filterDelList = [...filterDeletes];
   return {
     parts: {
-      serviceLines,
+      servicePorts: servicePortLines,
       natChains,
       natDeletes: deletions,
       filterChains,
@@ -830,7 +873,7 @@ export function restoreText(r: FamilyRender, extra: ExtraRules = { nat: [], filt
   const lines: string[] = [];
   if (
     r.full ||
-    p.serviceLines.length > 0 ||
+    p.servicePorts.length > 0 ||
     p.natChains.size > 0 ||
     p.natDeletes.length > 0 ||
     extra.nat.length > 0
@@ -838,8 +881,18 @@ export function restoreText(r: FamilyRender, extra: ExtraRules = { nat: [], filt
     lines.push('*nat');
     for (const c of p.natChains.keys()) lines.push(decl(c));
     for (const c of p.natDeletes) lines.push(decl(c));
-    pushAll(lines, p.serviceLines);
-    for (const rules of p.natChains.values()) pushAll(lines, rules);
+    // Port by port: its chains, then the rules of the dispatch chains being written that jump to
+    // them (each chain's rules stay in their order). iptables-nft then finds every name it is
+    // given near the head of its sorted list (names.ts); legacy does not care.
+    const pending = [...p.natChains.values()].map((rules) => ({ rules, next: 0 }));
+    for (const port of p.servicePorts) {
+      pushAll(lines, port.lines);
+      const target = ` -j ${CHAIN_PREFIX}${port.hash}-`;
+      for (const c of pending) {
+        while (c.next < c.rules.length && jumpsTo(c.rules[c.next]!, target)) lines.push(c.rules[c.next++]!);
+      }
+    }
+    for (const c of pending) for (; c.next < c.rules.length; c.next++) lines.push(c.rules[c.next]!);
     for (const c of p.natDeletes) lines.push(`-X ${c}`);
     pushAll(lines, extra.nat);
     lines.push('COMMIT');
@@ -856,6 +909,12 @@ export function restoreText(r: FamilyRender, extra: ExtraRules = { nat: [], filt
   if (lines.length === 0) return '';
   lines.push('');
   return lines.join('\n');
+}
+
+/** Whether `rule` ends in a jump whose target starts with `target` (` -j SY-<h>-`). */
+function jumpsTo(rule: string, target: string): boolean {
+  const j = rule.lastIndexOf(' -j ');
+  return j >= 0 && rule.startsWith(target, j);
 }
 
 function pushAll(into: string[], from: readonly string[]): void {

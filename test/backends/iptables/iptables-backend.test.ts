@@ -156,7 +156,7 @@ describe('IptablesBackend', () => {
     expect(r3.full).toBe(false);
     const text3 = exec.callsTo('iptables-legacy-restore')[0]!.stdin!;
     expect(text3).toMatch(/^:SY-SERVICES - \[0:0\]$/m);
-    expect(text3).toMatch(/^-A SY-SERVICES -d 10\.96\.1\.1\/32 .*-j SY-SVC-/m); // the whole chain
+    expect(text3).toMatch(/^-A SY-SERVICES -d 10\.96\.1\.1\/32 .*-j SY-[a-z]{16}-SVC$/m); // the whole chain
     expect(text3).toMatch(/^-A SY-NODEPORTS .*--dport 30003 /m);
     expect(text3).toMatch(/^\*filter$/m);
     expect(text3).not.toContain(':SY-FORWARD ');

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { SpawnExecutor } from '../../../backends/exec/executor.js';
 import { IptablesBackend } from '../../../backends/iptables/index.js';
 import { JUMPS } from '../../../backends/iptables/jumps.js';
-import { endpointChainName, servicePortHash } from '../../../backends/iptables/names.js';
+import { endpointChainName, serviceChainName, servicePortHash } from '../../../backends/iptables/names.js';
 import { silentLogger } from '../../../core/log.js';
 import { describeE2E, kernelUnavailableReason } from '../../support/e2e-gate.js';
 import { NetnsExecutor } from '../../support/netns-executor.js';
@@ -140,9 +140,9 @@ for (const variant of ['legacy', 'nft'] as const) {
       expect(r.full).toBe(true);
       const out = save();
       expect(out).toContain(':SY-SERVICES - [0:0]');
-      expect(out).toContain(`:SY-SVC-${servicePortHash(web.id)} `);
-      expect(out).toContain(`:SY-FW-${servicePortHash(shop.id)} `);
-      expect(out).toContain(`:SY-SVX-${servicePortHash(shop.id)} `);
+      expect(out).toContain(`:${serviceChainName('SVC', servicePortHash(web.id))} `);
+      expect(out).toContain(`:${serviceChainName('FW', servicePortHash(shop.id))} `);
+      expect(out).toContain(`:${serviceChainName('SVX', servicePortHash(shop.id))} `);
       expect(out).toContain(
         `-A ${endpointChainName(web.id, '10.244.2.4', 8080)} -p tcp -m tcp -j DNAT --to-destination 10.244.2.4:8080`,
       );
@@ -150,7 +150,7 @@ for (const variant of ['legacy', 'nft'] as const) {
       expect(out).toMatch(/-A SY-SERVICES -d 10\.96\.0\.98\/32 .*-j DROP/);
       expect(out).toMatch(/-A SY-EXTERNAL-SERVICES .*--dst-type LOCAL .*--dport 30099 .*-j REJECT/);
       expect(out).toMatch(/-A SY-FIREWALL -d 192\.168\.77\.60\/32 -p tcp -m tcp --dport 443 .*-j DROP/);
-      expect(out).toMatch(/-m recent --rcheck --seconds 600 --reap --name SY-SEP-/);
+      expect(out).toMatch(/-m recent --rcheck --seconds 600 --reap --name SY-[a-z]{16}-[a-z]{8} /);
       expect(out).toContain('-A PREROUTING -m comment --comment "switchyard service portals" -j SY-SERVICES');
       expect(out).toContain(
         '-A POSTROUTING -m comment --comment "switchyard postrouting rules" -j SY-POSTROUTING',
@@ -189,7 +189,7 @@ for (const variant of ['legacy', 'nft'] as const) {
       expect(out).toContain('--to-destination 10.244.2.14:8080');
       expect(out).not.toContain(endpointChainName(web.id, '10.244.2.4', 8080));
       expect(out).not.toContain('10.96.0.99');
-      expect(out).toContain(`:SY-SVC-${servicePortHash(dns.id)} `);
+      expect(out).toContain(`:${serviceChainName('SVC', servicePortHash(dns.id))} `);
       expect(out).toContain('--to-destination 10.244.1.5:53');
       expect(save(6)).toContain('--to-destination [fd00:10:244:1::3]:8080');
     });
@@ -201,7 +201,7 @@ for (const variant of ['legacy', 'nft'] as const) {
       // does not rewrite SY-SERVICES (it would not notice; the periodic full sync repairs it), but
       // adding a Service does: its rewritten SY-SERVICES jumps to a chain that no longer
       // exists, so iptables-restore fails and the backend falls back to a full sync.
-      const svcChain = `SY-SVC-${servicePortHash(sctp.id)}`;
+      const svcChain = serviceChainName('SVC', servicePortHash(sctp.id));
       const sep = endpointChainName(sctp.id, '10.244.1.6', 3868);
       for (const c of ['SY-SERVICES', svcChain, sep])
         inNs(`iptables-${variant}`, '-w', '5', '-t', 'nat', '-F', c);
@@ -232,7 +232,7 @@ for (const variant of ['legacy', 'nft'] as const) {
       const out3 = save();
       expect(out3).toContain('--to-destination 10.244.1.3:8080');
       expect(out3).not.toContain(endpointChainName(web.id, '10.244.1.2', 8080));
-      expect(out3).toContain(`-j SY-SVC-${servicePortHash(added.id)}`);
+      expect(out3).toContain(`-j ${serviceChainName('SVC', servicePortHash(added.id))}`);
     });
 
     for (const bucketMin of ['default', '0'] as const) {

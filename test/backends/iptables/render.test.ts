@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import {
   CHAINS,
   MAX_CHAIN_NAME,
-  base32,
+  hashLetters,
+  serviceChainName,
   endpointChainName,
   servicePortHash,
 } from '../../../backends/iptables/names.js';
@@ -47,22 +48,36 @@ function chainRules(text: string, tbl: 'nat' | 'filter', chain: string): string[
   return table(text, tbl).filter((l) => l.startsWith(`-A ${chain} `));
 }
 
-const svcChain = (id: string): string => `SY-SVC-${servicePortHash(id)}`;
-const extChain = (id: string): string => `SY-EXT-${servicePortHash(id)}`;
-const svxChain = (id: string): string => `SY-SVX-${servicePortHash(id)}`;
-const fwChain = (id: string): string => `SY-FW-${servicePortHash(id)}`;
+const svcChain = (id: string): string => `SY-${servicePortHash(id)}-SVC`;
+const extChain = (id: string): string => `SY-${servicePortHash(id)}-EXT`;
+const svxChain = (id: string): string => `SY-${servicePortHash(id)}-SVX`;
+const fwChain = (id: string): string => `SY-${servicePortHash(id)}-FW`;
+/** An endpoint chain of any Service port. */
+const SEP = /^SY-[a-z]{16}-[a-z]{8}$/;
 
 describe('names', () => {
-  it('base32 matches RFC 4648 test vectors', () => {
-    const enc = (s: string, n: number): string => base32(new TextEncoder().encode(s), n);
-    expect(enc('foobar', 10)).toBe('MZXW6YTBOI');
-    expect(enc('fo', 4)).toBe('MZXQ');
-    expect(enc('f', 2)).toBe('MY');
+  it('hashes a Service port id to 16 lowercase letters of its SHA-256', () => {
+    const id = 'default/web:http/TCP/IPv4';
+    const digest = createHash('sha256').update(id).digest();
+    const expected = [...digest.subarray(0, 16)].map((b) => String.fromCharCode(97 + (b % 26))).join('');
+    expect(servicePortHash(id)).toBe(expected);
+    expect(hashLetters(id, 16)).toBe(expected);
   });
 
-  it('hashes like kube-proxy: base32 of the SHA-256, 16 characters', () => {
+  it("names sort after every fixed chain, and a port's chains share its prefix", () => {
     const id = 'default/web:http/TCP/IPv4';
-    expect(servicePortHash(id)).toBe(base32(createHash('sha256').update(id).digest(), 16));
+    const names = [
+      svcChain(id),
+      extChain(id),
+      svxChain(id),
+      fwChain(id),
+      endpointChainName(id, '10.0.0.1', 80),
+    ];
+    for (const n of names) {
+      expect(n.startsWith(`SY-${servicePortHash(id)}-`)).toBe(true);
+      for (const fixed of Object.values(CHAINS)) expect(fixed < n).toBe(true);
+    }
+    expect(serviceChainName('SVC', servicePortHash(id))).toBe(svcChain(id));
   });
 
   it('keeps every chain within 28 characters and distinct per service port and endpoint', () => {
@@ -78,7 +93,10 @@ describe('names', () => {
     for (const n of names) expect(n.length).toBeLessThanOrEqual(MAX_CHAIN_NAME);
     expect(svcChain(a)).not.toBe(svcChain(a.replace('IPv6', 'IPv4')));
     expect(endpointChainName(a, '10.244.0.1', 80)).not.toBe(endpointChainName(a, '10.244.0.1', 81));
-    expect(endpointChainName(a, '10.244.0.1', 80)).toMatch(/^SY-SEP-[A-Z2-7]{16}$/);
+    expect(endpointChainName(a, '10.244.0.1', 80)).toMatch(SEP);
+    expect(endpointChainName(a, '10.244.0.1', 80, servicePortHash(a), 1)).not.toBe(
+      endpointChainName(a, '10.244.0.1', 80),
+    );
   });
 });
 
@@ -101,9 +119,13 @@ describe('renderFamily: ClusterIP', () => {
   it('masquerades off-cluster sources, then chooses with statistic probabilities 1/n…1', () => {
     const rules = chainRules(r.text, 'nat', svcChain(web.id));
     expect(rules[0]).toBe(`-A ${svcChain(web.id)} ! -s 10.244.0.0/16 -j SY-MARK-MASQ`);
-    expect(rules[1]).toContain('-m statistic --mode random --probability 0.3333333333 -j SY-SEP-');
-    expect(rules[2]).toContain('-m statistic --mode random --probability 0.5000000000 -j SY-SEP-');
-    expect(rules[3]).toMatch(/^-A SY-SVC-\S+ -j SY-SEP-[A-Z2-7]{16}$/);
+    expect(rules[1]).toMatch(
+      /-m statistic --mode random --probability 0\.3333333333 -j SY-[a-z]{16}-[a-z]{8}$/,
+    );
+    expect(rules[2]).toMatch(
+      /-m statistic --mode random --probability 0\.5000000000 -j SY-[a-z]{16}-[a-z]{8}$/,
+    );
+    expect(rules[3]).toMatch(/^-A SY-[a-z]{16}-SVC -j SY-[a-z]{16}-[a-z]{8}$/);
     expect(rules).toHaveLength(4);
   });
 
@@ -314,7 +336,7 @@ describe('renderFamily: verdicts and service types', () => {
     const s = snapshot([p]);
     const r = renderFamily(s, 'IPv4', fullDelta(s), undefined, OPTS);
     const rules = chainRules(r.text, 'nat', svcChain(p.id));
-    expect(rules.filter((x) => x.includes('SY-SEP-'))).toEqual([
+    expect(rules.filter((x) => SEP.test(x.split(' -j ')[1] ?? ''))).toEqual([
       `-A ${svcChain(p.id)} -j ${endpointChainName(p.id, '10.244.1.9', 8080)}`,
     ]);
     const none = plan({
@@ -442,7 +464,7 @@ describe('renderFamily: partial syncs and stale chains', () => {
     expect(nat.some((l) => l.startsWith(`:${svcChain(c.id)}`))).toBe(false);
     // The dispatch rules are what the kernel already holds: neither declared (flushed) nor written.
     expect(r.stats.dispatchChainsWritten).toBe(0);
-    expect(nat.filter((l) => l.startsWith(':SY-') && !/^:SY-(SVC|SEP)-/.test(l))).toEqual([]);
+    expect(nat.filter((l) => l.startsWith(':SY-') && !/^:SY-[a-z]/.test(l))).toEqual([]);
     expect(nat.some((l) => l.startsWith('-A SY-SERVICES ') || l.startsWith('-A SY-NODEPORTS '))).toBe(false);
     // Nothing in filter changed: the table is left out (legacy does not rewrite it).
     expect(r.text).not.toContain('*filter');
@@ -555,7 +577,7 @@ describe('renderFamily: dispatch chains written only when they change', () => {
     const s2 = snapshot([a, b, c]);
     const r = renderFamily(s2, 'IPv4', partialDelta([c.id]), first.applied, OPTS);
     expect(r.full).toBe(false);
-    expect(declared(r.text, 'nat').filter((n) => !/^SY-(SVC|SEP|EXT)-/.test(n))).toEqual([
+    expect(declared(r.text, 'nat').filter((n) => !/^SY-[a-z]/.test(n))).toEqual([
       CHAINS.services,
       CHAINS.nodePorts,
     ]);
@@ -695,7 +717,7 @@ describe('renderFamily: bucketed dispatch', () => {
     expect(r.full).toBe(false);
     const dispatchDecl = (tbl: 'nat' | 'filter', text: string): string[] =>
       table(text, tbl)
-        .filter((l) => l.startsWith(':SY-') && !/^:SY-(SVC|SEP)-/.test(l))
+        .filter((l) => l.startsWith(':SY-') && !/^:SY-[a-z]/.test(l))
         .sort();
     expect(dispatchDecl('nat', r.text)).toEqual([`:${bucketOf(extra)} - [0:0]`]);
     expect(dispatchDecl('filter', r.text)).toEqual([`:${bucketOf(extra)} - [0:0]`]);
@@ -764,5 +786,57 @@ describe('renderFamily: bucketed dispatch', () => {
     });
     expect(table(r.text, 'nat').filter((l) => l.startsWith('-X '))).toEqual([`-X ${stale}`]);
     expect(table(r.text, 'filter').filter((l) => l.startsWith('-X '))).toEqual([`-X ${stale}`]);
+  });
+});
+
+describe('restoreText: order for iptables-nft (names.ts)', () => {
+  const ports = Array.from({ length: 30 }, (_, i) =>
+    plan({
+      name: `o${i}`,
+      clusterIP: `10.96.4.${i + 1}`,
+      nodePort: i % 4 === 0 ? 30200 + i : undefined,
+      endpoints: [ep(`10.244.4.${i + 1}`), ep(`10.244.5.${i + 1}`)],
+    }),
+  );
+  const s = snapshot(ports);
+
+  for (const bucketMin of [0, Number.POSITIVE_INFINITY]) {
+    it(`writes ports in descending hash order, each followed by the dispatch rules that jump to it (${bucketMin === 0 ? 'bucketed' : 'flat'})`, () => {
+      const r = renderFamily(s, 'IPv4', fullDelta(s), undefined, { ...OPTS, dispatchBucketMin: bucketMin });
+      const nat = table(r.text, 'nat');
+      // each port's chains are declared in one block, blocks in descending hash order
+      const firstDecl = new Map<string, number>();
+      nat.forEach((l, i) => {
+        const m = /^:SY-([a-z]{16})-/.exec(l);
+        if (m && !firstDecl.has(m[1]!)) firstDecl.set(m[1]!, i);
+      });
+      const hashes = [...firstDecl.keys()];
+      expect(hashes).toEqual([...hashes].sort().reverse());
+      expect(hashes).toHaveLength(ports.length);
+      // a rule jumping to a port's chain comes after that port's block and before the next one
+      nat.forEach((l, i) => {
+        const m = / -j SY-([a-z]{16})-/.exec(l);
+        if (!m) return;
+        const k = hashes.indexOf(m[1]!);
+        expect(i).toBeGreaterThan(firstDecl.get(hashes[k]!)!);
+        if (k + 1 < hashes.length) expect(i).toBeLessThan(firstDecl.get(hashes[k + 1]!)!);
+      });
+      // and every chain's rules are exactly what was applied, in the same order
+      for (const [chain, rules] of r.applied.dispatch.nat)
+        expect(chainRules(r.text, 'nat', chain)).toEqual(rules);
+    });
+  }
+
+  it('a partial render keeps every rewritten chain in its applied order', () => {
+    const first = renderFamily(s, 'IPv4', fullDelta(s), undefined, { ...OPTS, dispatchBucketMin: 0 });
+    const extra = plan({ name: 'late', clusterIP: '10.96.4.2', endpoints: [ep('10.244.6.1')] });
+    const s2 = snapshot([...ports, extra]);
+    const r = renderFamily(s2, 'IPv4', partialDelta([extra.id]), first.applied, {
+      ...OPTS,
+      dispatchBucketMin: 0,
+    });
+    expect(r.full).toBe(false);
+    for (const chain of r.parts.natChains.keys())
+      expect(chainRules(r.text, 'nat', chain)).toEqual(r.applied.dispatch.nat.get(chain));
   });
 });
