@@ -1,7 +1,8 @@
 /**
  * Event-to-kernel benchmark through the REAL core (issue 3 §7, issue 4 §6): Kubernetes objects
  * in → Tracker.apply → Planner.plan → computeDelta → backend.sync → the tool returned, in a
- * throwaway network namespace, for the nftables and the iptables (legacy) backend.
+ * throwaway network namespace, for the nftables and the iptables backend (the host's variant,
+ * and iptables-legacy).
  *
  *   full sync      the initial lists of N Services and N EndpointSlices (10 endpoints each, as
  *                  the API delivers them: `replace` events) and this node's Node, then one sync
@@ -21,7 +22,7 @@
  * NodePort); its EndpointSlice with 10 ready endpoints (pods 10.244.x.y, spread over 10 nodes,
  * one of them this node, `node-0`).
  *
- *   SWITCHYARD_BENCH_PIPELINE=nftables:1000,nftables:10000,iptables:1000,iptables:10000
+ *   SWITCHYARD_BENCH_PIPELINE=nftables:1000,nftables:10000,iptables:1000,iptables:10000,iptables@legacy:10000
  *   SWITCHYARD_BENCH_PIPELINE_PROF=<dir>   run the cases under `node --cpu-prof` into <dir>
  *
  * Run as root after a build: `npm run bench -- pipeline`.
@@ -41,6 +42,7 @@ import {
   type Executor,
 } from '../../backends/exec/executor.js';
 import { iptablesRegistration } from '../../backends/iptables/index.js';
+import { detectVariant } from '../../backends/iptables/variant.js';
 import { nftablesRegistration } from '../../backends/nftables/index.js';
 import { silentLogger } from '../../core/log.js';
 import type { KubeEndpointSlice, KubeNode, KubeService } from '../../core/model/kube.js';
@@ -52,7 +54,9 @@ import { proxyConfigFromFlags } from '../e2e/backend-loader.js';
 import { clusterIPv4, podIPv4 } from '../support/snapshot-gen.js';
 import type { BenchReport, BenchTarget } from './run.js';
 
-type BackendName = 'nftables' | 'iptables';
+/** `iptables` uses the variant the host uses (detected as the daemon does); `iptables@legacy` forces legacy. */
+type BackendName = 'nftables' | 'iptables' | 'iptables@legacy';
+const BACKENDS: readonly string[] = ['nftables', 'iptables', 'iptables@legacy'];
 const NODE = 'node-0';
 const EPS = 10;
 const INCREMENTAL_RUNS = 15;
@@ -187,6 +191,8 @@ interface Phase {
 
 export interface PipelineCase {
   readonly backend: BackendName;
+  /** iptables: the variant used. */
+  readonly variant?: string;
   readonly services: number;
   readonly servicePorts: number;
   readonly full: Phase;
@@ -207,12 +213,18 @@ async function runCase(backend: BackendName, services: number): Promise<Pipeline
   try {
     const ex = new TimedNetnsExecutor(ns);
     const config = proxyConfigFromFlags([
-      `--proxy-mode=${backend}`,
+      `--proxy-mode=${backend === 'nftables' ? 'nftables' : 'iptables'}`,
       `--hostname-override=${NODE}`,
       '--cluster-cidr=10.244.0.0/16',
-      ...(backend === 'iptables' ? ['--iptables-variant=legacy'] : []),
+      ...(backend === 'iptables@legacy' ? ['--iptables-variant=legacy'] : []),
     ]);
     const registration = backend === 'nftables' ? nftablesRegistration : iptablesRegistration;
+    const variant =
+      backend === 'nftables'
+        ? undefined
+        : backend === 'iptables@legacy'
+          ? 'legacy'
+          : (await detectVariant(ex)).variant;
     const b: ProxyBackend = registration.create({
       config,
       logger: silentLogger(),
@@ -294,6 +306,7 @@ async function runCase(backend: BackendName, services: number): Promise<Pipeline
     await b.cleanup().catch(() => undefined);
     return {
       backend,
+      ...(variant === undefined ? {} : { variant }),
       services,
       servicePorts: applied.servicePorts.size,
       full: first.phase,
@@ -351,7 +364,7 @@ export function pipelineMarkdown(cases: readonly PipelineCase[]): string {
     const f = c.full;
     const i = c.incremental;
     lines.push(
-      `| ${c.backend === 'iptables' ? 'iptables (legacy)' : c.backend} | ${c.services} | **${ms(f.total)}** (${ms(f.tracker)} + ${ms(f.plan)} + ${ms(f.sync)} [${ms(f.tool)}]) | ${ms(f.ownCpu)} / ${ms(f.childCpu)} | **${ms(i.total)}** (max ${ms(c.incrementalMax)}) | ${ms(i.tracker)} + ${ms(i.plan)} (${ms(i.delta)}) + ${ms(i.sync)} [${ms(i.tool)}] | ${ms(i.ownCpu)} / ${ms(i.childCpu)} | ${c.peakRssMB} MB |`,
+      `| ${c.variant === undefined ? c.backend : `iptables (${c.variant}${c.backend === 'iptables' ? ', the host variant' : ''})`} | ${c.services} | **${ms(f.total)}** (${ms(f.tracker)} + ${ms(f.plan)} + ${ms(f.sync)} [${ms(f.tool)}]) | ${ms(f.ownCpu)} / ${ms(f.childCpu)} | **${ms(i.total)}** (max ${ms(c.incrementalMax)}) | ${ms(i.tracker)} + ${ms(i.plan)} (${ms(i.delta)}) + ${ms(i.sync)} [${ms(i.tool)}] | ${ms(i.ownCpu)} / ${ms(i.childCpu)} | ${c.peakRssMB} MB |`,
     );
   }
   return lines.join('\n');
@@ -360,7 +373,7 @@ export function pipelineMarkdown(cases: readonly PipelineCase[]): string {
 export function pipelineTargets(cases: readonly PipelineCase[]): BenchTarget[] {
   const t: BenchTarget[] = [];
   const nft = cases.find((c) => c.backend === 'nftables' && c.services === 10000);
-  const ipt = cases.find((c) => c.backend === 'iptables' && c.services === 10000);
+  const ipts = cases.filter((c) => c.backend !== 'nftables' && c.services === 10000);
   if (nft) {
     t.push({
       name: 'nftables full sync, 10k Services × 10 endpoints, event→kernel through the core',
@@ -381,9 +394,9 @@ export function pipelineTargets(cases: readonly PipelineCase[]): BenchTarget[] {
       met: nft.peakRssMB <= 250,
     });
   }
-  if (ipt)
+  for (const ipt of ipts)
     t.push({
-      name: 'iptables (legacy) one endpoint change at 10k Services, event→kernel through the core',
+      name: `iptables (${ipt.variant ?? '?'}) one endpoint change at 10k Services, event→kernel through the core`,
       target: '≤ 300 ms',
       measured: `${ms(ipt.incremental.total)} median, max ${ms(ipt.incrementalMax)} (plan ${ms(ipt.incremental.plan)}, iptables tools ${ms(ipt.incremental.tool)})`,
       met: ipt.incremental.total <= 300,
@@ -394,12 +407,13 @@ export function pipelineTargets(cases: readonly PipelineCase[]): BenchTarget[] {
 export async function run(): Promise<BenchReport & { cases: PipelineCase[] }> {
   if (process.getuid?.() !== 0) throw new Error('the pipeline benchmark needs root (network namespaces)');
   const spec =
-    process.env.SWITCHYARD_BENCH_PIPELINE ?? 'nftables:1000,nftables:10000,iptables:1000,iptables:10000';
+    process.env.SWITCHYARD_BENCH_PIPELINE ??
+    'nftables:1000,nftables:10000,iptables:1000,iptables:10000,iptables@legacy:10000';
   const cases: PipelineCase[] = [];
   for (const item of spec.split(',')) {
     const [backend, n] = item.split(':');
-    if ((backend !== 'nftables' && backend !== 'iptables') || !(Number(n) > 0)) continue;
-    const c = await runCaseInChild(backend, Number(n));
+    if (backend === undefined || !BACKENDS.includes(backend) || !(Number(n) > 0)) continue;
+    const c = await runCaseInChild(backend as BackendName, Number(n));
     console.error(
       `[pipeline] ${backend} ${n}: full ${ms(c.full.total)} (plan ${ms(c.full.plan)}, sync ${ms(c.full.sync)}), one endpoint ${ms(c.incremental.total)} (plan ${ms(c.incremental.plan)}), RSS ${c.peakRssMB} MB`,
     );
