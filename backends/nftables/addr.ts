@@ -11,6 +11,7 @@ import {
   formatCIDR,
   formatIP,
   parseCIDR,
+  canonicalIPv4Value,
   parseIPStrict,
   type ParseCIDROptions,
   type ParsedCIDR,
@@ -70,6 +71,8 @@ export function normalizeCIDRs(
  */
 export function canonicalIP(family: IPFamily, ip: unknown): string | undefined {
   if (typeof ip !== 'string') return undefined;
+  // Nearly every address is already canonical IPv4: skip the parse/format round trip for those.
+  if (family === 'IPv4' && canonicalIPv4Value(ip) >= 0) return ip;
   const parsed = parseIPStrict(ip);
   return parsed?.family === family ? formatIP(parsed) : undefined;
 }

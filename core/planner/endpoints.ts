@@ -4,39 +4,64 @@
  */
 import type { KubeEndpointSlice } from '../model/kube.js';
 import { PROTOCOLS, type EndpointPlan, type IPFamily, type Protocol } from '../model/snapshot.js';
-import { compareIPs, formatIP, parseIP, type ParsedIP } from '../net/ip.js';
+import { canonicalIPv4Value, compareIPs, formatIP, parseIP, type ParsedIP } from '../net/ip.js';
 import type { SkipCollector } from './skips.js';
 
-/** An endpoint of a slice after validation, before a port is attached. */
-export interface ParsedEndpoint {
-  readonly ip: string;
-  readonly parsedIP: ParsedIP;
-  readonly ready: boolean;
-  readonly serving: boolean;
-  readonly terminating: boolean;
-  readonly isLocal: boolean;
-  readonly nodeName?: string;
-  readonly zone?: string;
-  readonly targetName?: string;
-  /** hints.forZones names; undefined when the endpoint has none. */
-  readonly zoneHints?: ReadonlySet<string>;
-  /** hints.forNodes names; undefined when the endpoint has none. */
-  readonly nodeHints?: ReadonlySet<string>;
-}
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
-/** One EndpointSlice of the wanted family, validated. */
+type Hints = ReadonlySet<string> | undefined;
+
+/**
+ * One EndpointSlice of the wanted family, validated. Its endpoints are held in parallel arrays
+ * (index i of each is endpoint i), sorted by address (stably: copies of an address keep their
+ * order in the slice), so that the common case (a slice with one port) makes one object per
+ * endpoint: the EndpointPlan the snapshot keeps.
+ */
 export interface ParsedSlice {
   readonly key: string;
-  /** `${portName}/${protocol}` -> port number. */
-  readonly ports: ReadonlyMap<string, number>;
-  readonly endpoints: readonly ParsedEndpoint[];
+  /** [`${portName}/${protocol}`, port number] (a handful: a list is cheaper than a Map). */
+  readonly ports: readonly (readonly [string, number])[];
+  /**
+   * The endpoints' plans: for the slice's port when it has exactly one, else with port 0 (a
+   * copy with the right port is made per Service port).
+   */
+  readonly plans: readonly EndpointPlan[];
+  /** IPv4: the addresses as 32-bit numbers (the sort key); IPv6: zeros. */
+  readonly v4: readonly number[];
+  /** IPv6 only: the parsed addresses (the sort key). */
+  readonly v6?: readonly ParsedIP[];
+  /** hints.forZones names per endpoint; absent when no endpoint has any. */
+  readonly zoneHints?: readonly Hints[];
+  /** hints.forNodes names per endpoint; absent when no endpoint has any. */
+  readonly nodeHints?: readonly Hints[];
 }
 
-/** An endpoint for one Service port, with the hints topology needs. */
-export interface EndpointCandidate {
-  readonly plan: EndpointPlan;
-  readonly zoneHints?: ReadonlySet<string>;
-  readonly nodeHints?: ReadonlySet<string>;
+/**
+ * The endpoints of one Service port, sorted by address then port: their plans, and (at the
+ * same index, when any endpoint has hints) the hints topology needs.
+ */
+export interface PortEndpoints {
+  readonly plans: readonly EndpointPlan[];
+  readonly zoneHints?: readonly Hints[];
+  readonly nodeHints?: readonly Hints[];
+}
+
+/** The slice's port number for a `${portName}/${protocol}` key, or undefined. */
+function slicePort(slice: ParsedSlice, pk: string): number | undefined {
+  for (const [k, port] of slice.ports) if (k === pk) return port;
+  return undefined;
+}
+
+/** Orders endpoint i of slice a and endpoint j of slice b by address. */
+function compareAddresses(a: ParsedSlice, i: number, b: ParsedSlice, j: number): number {
+  const d = (a.v4[i] as number) - (b.v4[j] as number);
+  if (d !== 0 || a.v6 === undefined || b.v6 === undefined) return d;
+  return compareIPs(a.v6[i] as ParsedIP, b.v6[j] as ParsedIP);
+}
+
+/** The same plan for another port (key order kept). */
+function withPort(plan: EndpointPlan, port: number): EndpointPlan {
+  return plan.port === port ? plan : { ...plan, port };
 }
 
 export function slicePortKey(name: string, protocol: Protocol): string {
@@ -97,7 +122,7 @@ export function parseSlices(
     }
     if (addressType !== family) continue;
 
-    const ports = new Map<string, number>();
+    const ports: [string, number][] = [];
     const rawPorts: unknown[] = Array.isArray(slice.ports) ? slice.ports : [];
     rawPorts.forEach((p, i) => {
       if (!isObject(p)) {
@@ -126,7 +151,7 @@ export function parseSlices(
         return;
       }
       const pk = slicePortKey(name, protocol as Protocol);
-      if (ports.has(pk)) {
+      if (ports.some((e) => e[0] === pk)) {
         skips.add(
           'EndpointSlice',
           key,
@@ -135,71 +160,169 @@ export function parseSlices(
         );
         return;
       }
-      ports.set(pk, port);
+      ports.push([pk, port]);
     });
 
-    const endpoints: ParsedEndpoint[] = [];
+    const planPort = ports.length === 1 ? (ports[0] as [string, number])[1] : 0;
+    const plans: EndpointPlan[] = [];
+    const v4s: number[] = [];
+    let v6s: ParsedIP[] | undefined;
+    let zoneHints: Hints[] | undefined;
+    let nodeHints: Hints[] | undefined;
     const rawEndpoints: unknown[] = Array.isArray(slice.endpoints) ? slice.endpoints : [];
-    rawEndpoints.forEach((e, i) => {
+    for (let i = 0; i < rawEndpoints.length; i++) {
+      const e = rawEndpoints[i];
       if (!isObject(e)) {
         skips.add('EndpointSlice', key, `endpoints[${i}]`, 'not an object; endpoint ignored');
-        return;
+        continue;
       }
       const addresses = e.addresses;
       if (!Array.isArray(addresses) || addresses.length === 0) {
         skips.add('EndpointSlice', key, `endpoints[${i}].addresses`, 'no address; endpoint ignored');
-        return;
+        continue;
       }
-      const parsed = parseIP(typeof addresses[0] === 'string' ? addresses[0] : undefined);
-      if (!parsed) {
-        skips.add(
-          'EndpointSlice',
-          key,
-          `endpoints[${i}].addresses[0]`,
-          `not an IP: ${JSON.stringify(addresses[0])}; endpoint ignored`,
-        );
-        return;
+      const text: unknown = addresses[0];
+      let ip: string;
+      let v4 = 0;
+      let v6: ParsedIP | undefined;
+      const fast = typeof text === 'string' ? canonicalIPv4Value(text) : -1;
+      if (fast >= 0) {
+        // Canonical dotted quad: no parse/format round trip.
+        if (family !== 'IPv4') {
+          skips.add(
+            'EndpointSlice',
+            key,
+            `endpoints[${i}].addresses[0]`,
+            `${text as string} is not ${family} in an ${family} slice; endpoint ignored`,
+          );
+          continue;
+        }
+        ip = text as string;
+        v4 = fast;
+      } else {
+        const parsed = parseIP(typeof text === 'string' ? text : undefined);
+        if (!parsed) {
+          skips.add(
+            'EndpointSlice',
+            key,
+            `endpoints[${i}].addresses[0]`,
+            `not an IP: ${JSON.stringify(text)}; endpoint ignored`,
+          );
+          continue;
+        }
+        if (parsed.family !== family) {
+          skips.add(
+            'EndpointSlice',
+            key,
+            `endpoints[${i}].addresses[0]`,
+            `${String(text)} is not ${family} in an ${family} slice; endpoint ignored`,
+          );
+          continue;
+        }
+        ip = formatIP(parsed);
+        const b = parsed.bytes;
+        if (family === 'IPv4')
+          v4 =
+            (b[0] as number) * 16777216 +
+            (b[1] as number) * 65536 +
+            (b[2] as number) * 256 +
+            (b[3] as number);
+        else v6 = parsed;
       }
-      if (parsed.family !== family) {
-        skips.add(
-          'EndpointSlice',
-          key,
-          `endpoints[${i}].addresses[0]`,
-          `${String(addresses[0])} is not ${family} in an ${family} slice; endpoint ignored`,
-        );
-        return;
-      }
-      const cond = isObject(e.conditions) ? e.conditions : {};
-      const ready = optionalBool(cond.ready) ?? true;
-      const serving = optionalBool(cond.serving) ?? ready;
-      const terminating = optionalBool(cond.terminating) ?? false;
+      const cond = isObject(e.conditions) ? e.conditions : undefined;
+      const ready = optionalBool(cond?.ready) ?? true;
+      const serving = optionalBool(cond?.serving) ?? ready;
+      const terminating = optionalBool(cond?.terminating) ?? false;
       const epNode = typeof e.nodeName === 'string' && e.nodeName ? e.nodeName : undefined;
-      const zone = typeof e.zone === 'string' && e.zone ? e.zone : undefined;
-      const targetName =
-        isObject(e.targetRef) && typeof e.targetRef.name === 'string' && e.targetRef.name
-          ? e.targetRef.name
-          : undefined;
-      const hints = isObject(e.hints) ? e.hints : {};
-      const zoneHints = hintSet(hints.forZones);
-      const nodeHints = hintSet(hints.forNodes);
-      endpoints.push({
-        ip: formatIP(parsed),
-        parsedIP: parsed,
+      // Built field by field in EndpointPlan's key order (no temporary objects).
+      const plan: Mutable<EndpointPlan> = {
+        ip,
+        port: planPort,
         ready,
         serving,
         terminating,
         isLocal: nodeName !== '' && epNode === nodeName,
-        ...(epNode !== undefined ? { nodeName: epNode } : {}),
-        ...(zone !== undefined ? { zone } : {}),
-        ...(targetName !== undefined ? { targetName } : {}),
+      };
+      if (epNode !== undefined) plan.nodeName = epNode;
+      if (typeof e.zone === 'string' && e.zone) plan.zone = e.zone;
+      const ref = e.targetRef;
+      if (isObject(ref) && typeof ref.name === 'string' && ref.name) plan.targetName = ref.name;
+      const n = plans.length;
+      plans.push(plan);
+      v4s.push(v4);
+      if (v6) (v6s ??= []).push(v6);
+      if (e.hints !== undefined) {
+        const hints = isObject(e.hints) ? e.hints : {};
+        const zh = hintSet(hints.forZones);
+        const nh = hintSet(hints.forNodes);
+        if (zh) (zoneHints ??= new Array<Hints>(n).fill(undefined))[n] = zh;
+        if (nh) (nodeHints ??= new Array<Hints>(n).fill(undefined))[n] = nh;
+      }
+      if (zoneHints && zoneHints.length <= n) zoneHints.push(undefined);
+      if (nodeHints && nodeHints.length <= n) nodeHints.push(undefined);
+    }
+    out.push(
+      sortedSlice({
+        key,
+        ports,
+        plans,
+        v4: v4s,
+        ...(v6s ? { v6: v6s } : {}),
         ...(zoneHints ? { zoneHints } : {}),
         ...(nodeHints ? { nodeHints } : {}),
-      });
-    });
-    out.push({ key, ports, endpoints });
+      }),
+    );
   }
   return out;
 }
+
+/** The slice with its endpoints sorted by address (stable); the same object when they are. */
+function sortedSlice(slice: ParsedSlice): ParsedSlice {
+  const n = slice.plans.length;
+  let sorted = true;
+  for (let i = 1; i < n && sorted; i++) if (compareAddresses(slice, i - 1, slice, i) > 0) sorted = false;
+  if (sorted) return slice;
+  const order = Array.from({ length: n }, (_, i) => i);
+  order.sort((i, j) => compareAddresses(slice, i, slice, j) || i - j);
+  const pick = <T>(list: readonly T[]): T[] => order.map((i) => list[i] as T);
+  return {
+    key: slice.key,
+    ports: slice.ports,
+    plans: pick(slice.plans),
+    v4: pick(slice.v4),
+    ...(slice.v6 ? { v6: pick(slice.v6) } : {}),
+    ...(slice.zoneHints ? { zoneHints: pick(slice.zoneHints) } : {}),
+    ...(slice.nodeHints ? { nodeHints: pick(slice.nodeHints) } : {}),
+  };
+}
+
+/** Builds a PortEndpoints from chosen (slice, endpoint, port) triples in order. */
+class PortEndpointsBuilder {
+  readonly plans: EndpointPlan[] = [];
+  private zoneHints: Hints[] | undefined;
+  private nodeHints: Hints[] | undefined;
+
+  add(slice: ParsedSlice, i: number, port: number): void {
+    const n = this.plans.length;
+    this.plans.push(withPort(slice.plans[i] as EndpointPlan, port));
+    const zh = slice.zoneHints?.[i];
+    const nh = slice.nodeHints?.[i];
+    if (zh) (this.zoneHints ??= new Array<Hints>(n).fill(undefined))[n] = zh;
+    else if (this.zoneHints) this.zoneHints.push(undefined);
+    if (nh) (this.nodeHints ??= new Array<Hints>(n).fill(undefined))[n] = nh;
+    else if (this.nodeHints) this.nodeHints.push(undefined);
+  }
+
+  build(): PortEndpoints {
+    return {
+      plans: this.plans,
+      ...(this.zoneHints ? { zoneHints: this.zoneHints } : {}),
+      ...(this.nodeHints ? { nodeHints: this.nodeHints } : {}),
+    };
+  }
+}
+
+const NO_ENDPOINTS: PortEndpoints = Object.freeze({ plans: Object.freeze([]) as readonly EndpointPlan[] });
 
 /**
  * The endpoints of one Service port (matched to slice ports by name and protocol, as kube-proxy
@@ -207,45 +330,91 @@ export function parseSlices(
  *
  * Duplicates (an endpoint that moves between slices shows up in both for a moment): kube-proxy
  * keeps the first one it sees (Go map order, so effectively arbitrary) unless a later copy is
- * local. We do the same over slices in key order, which makes the choice deterministic.
+ * local. We do the same over slices in key order, which makes the choice deterministic: the
+ * first local copy, else the first copy.
  * The result is sorted by IP (numerically) then port.
  */
 export function endpointsForPort(
   slices: readonly ParsedSlice[],
   portName: string,
   protocol: Protocol,
-): EndpointCandidate[] {
+): PortEndpoints {
   const pk = slicePortKey(portName, protocol);
-  const byAddr = new Map<string, { ep: ParsedEndpoint; port: number }>();
+  let only: ParsedSlice | undefined;
+  let onlyPort = 0;
+  let matching = 0;
   for (const slice of slices) {
-    const port = slice.ports.get(pk);
+    const port = slicePort(slice, pk);
     if (port === undefined) continue;
-    for (const ep of slice.endpoints) {
-      const addr = `${ep.ip}|${port}`;
-      const existing = byAddr.get(addr);
-      if (!existing || (ep.isLocal && !existing.ep.isLocal)) byAddr.set(addr, { ep, port });
+    matching++;
+    only = slice;
+    onlyPort = port;
+  }
+  if (matching === 0 || only === undefined) return NO_ENDPOINTS;
+  if (matching === 1) {
+    // One slice (the common case): sorted by address already, so copies of an address are
+    // adjacent and in slice order.
+    const slice = only;
+    const eps = slice.plans;
+    let dupes = false;
+    for (let i = 1; i < eps.length && !dupes; i++)
+      if ((eps[i] as EndpointPlan).ip === (eps[i - 1] as EndpointPlan).ip) dupes = true;
+    if (!dupes && slice.ports.length === 1) {
+      // The slice's own arrays (its plans carry this port) are the answer.
+      return {
+        plans: eps,
+        ...(slice.zoneHints ? { zoneHints: slice.zoneHints } : {}),
+        ...(slice.nodeHints ? { nodeHints: slice.nodeHints } : {}),
+      };
+    }
+    const out = new PortEndpointsBuilder();
+    for (let i = 0; i < eps.length;) {
+      let chosen = i;
+      let j = i + 1;
+      for (; j < eps.length && (eps[j] as EndpointPlan).ip === (eps[i] as EndpointPlan).ip; j++) {
+        if (!(eps[chosen] as EndpointPlan).isLocal && (eps[j] as EndpointPlan).isLocal) chosen = j;
+      }
+      out.add(slice, chosen, onlyPort);
+      i = j;
+    }
+    return out.build();
+  }
+  // Several slices: every (slice, endpoint, port), ordered by address then port; the sort is
+  // stable, so copies of one ip:port stay in slice order.
+  const cs: ParsedSlice[] = [];
+  const ci: number[] = [];
+  const cp: number[] = [];
+  for (const slice of slices) {
+    const port = slicePort(slice, pk);
+    if (port === undefined) continue;
+    for (let i = 0; i < slice.plans.length; i++) {
+      cs.push(slice);
+      ci.push(i);
+      cp.push(port);
     }
   }
-  const list = [...byAddr.values()];
-  list.sort((a, b) => compareIPs(a.ep.parsedIP, b.ep.parsedIP) || a.port - b.port);
-  return list.map(({ ep, port }) => {
-    const plan: EndpointPlan = {
-      ip: ep.ip,
-      port,
-      ready: ep.ready,
-      serving: ep.serving,
-      terminating: ep.terminating,
-      isLocal: ep.isLocal,
-      ...(ep.nodeName !== undefined ? { nodeName: ep.nodeName } : {}),
-      ...(ep.zone !== undefined ? { zone: ep.zone } : {}),
-      ...(ep.targetName !== undefined ? { targetName: ep.targetName } : {}),
-    };
-    return {
-      plan,
-      ...(ep.zoneHints ? { zoneHints: ep.zoneHints } : {}),
-      ...(ep.nodeHints ? { nodeHints: ep.nodeHints } : {}),
-    };
-  });
+  const order = Array.from({ length: cs.length }, (_, k) => k);
+  order.sort(
+    (a, b) =>
+      compareAddresses(cs[a] as ParsedSlice, ci[a] as number, cs[b] as ParsedSlice, ci[b] as number) ||
+      (cp[a] as number) - (cp[b] as number) ||
+      a - b,
+  );
+  const planAt = (k: number): EndpointPlan => (cs[k] as ParsedSlice).plans[ci[k] as number] as EndpointPlan;
+  const out = new PortEndpointsBuilder();
+  for (let x = 0; x < order.length;) {
+    const first = order[x] as number;
+    let chosen = first;
+    let y = x + 1;
+    for (; y < order.length; y++) {
+      const k = order[y] as number;
+      if (planAt(k).ip !== planAt(first).ip || cp[k] !== cp[first]) break;
+      if (!planAt(chosen).isLocal && planAt(k).isLocal) chosen = k;
+    }
+    out.add(cs[chosen] as ParsedSlice, ci[chosen] as number, cp[chosen] as number);
+    x = y;
+  }
+  return out.build();
 }
 
 /** '' (no topology), or the hint kind that filters cluster endpoints. */
@@ -263,22 +432,28 @@ export type TopologyMode = '' | 'PreferSameZone' | 'PreferSameNode';
  * - else '' (all endpoints), also when there is no ready endpoint.
  */
 export function topologyModeFromHints(
-  eps: readonly EndpointCandidate[],
+  eps: PortEndpoints,
   nodeName: string,
   zone: string | undefined,
 ): TopologyMode {
+  const { plans, zoneHints, nodeHints } = eps;
+  // Without hints on any endpoint, neither mode can apply.
+  if (!zoneHints && !nodeHints) return '';
   let hasReady = false;
   let allNodeHints = true;
   let forNode = false;
   let allZoneHints = true;
   let forZone = false;
-  for (const ep of eps) {
-    if (!ep.plan.ready) continue;
+  for (let i = 0; i < plans.length; i++) {
+    if (!(plans[i] as EndpointPlan).ready) continue;
     hasReady = true;
-    if (!ep.nodeHints) allNodeHints = false;
-    else if (nodeName !== '' && ep.nodeHints.has(nodeName)) forNode = true;
-    if (!ep.zoneHints) allZoneHints = false;
-    else if (zone !== undefined && zone !== '' && ep.zoneHints.has(zone)) forZone = true;
+    const nh = nodeHints?.[i];
+    const zh = zoneHints?.[i];
+    if (!nh) allNodeHints = false;
+    else if (nodeName !== '' && nh.has(nodeName)) forNode = true;
+    if (!zh) allZoneHints = false;
+    else if (zone !== undefined && zone !== '' && zh.has(zone)) forZone = true;
+    if (!allNodeHints && !allZoneHints) return '';
   }
   if (!hasReady) return '';
   if (allNodeHints && forNode) return 'PreferSameNode';
@@ -287,48 +462,79 @@ export function topologyModeFromHints(
 }
 
 function availableForTopology(
-  ep: EndpointCandidate,
+  eps: PortEndpoints,
+  i: number,
   mode: TopologyMode,
   nodeName: string,
   zone: string | undefined,
 ): boolean {
-  if (mode === 'PreferSameNode') return ep.nodeHints?.has(nodeName) ?? false;
-  if (mode === 'PreferSameZone') return zone !== undefined && (ep.zoneHints?.has(zone) ?? false);
+  if (mode === 'PreferSameNode') return eps.nodeHints?.[i]?.has(nodeName) ?? false;
+  if (mode === 'PreferSameZone') return zone !== undefined && (eps.zoneHints?.[i]?.has(zone) ?? false);
   return true;
 }
 
 export interface CategorizedEndpoints {
   /** Ready endpoints (topology-filtered); if none, serving+terminating ones (KEP-1669). */
-  readonly clusterEndpoints: EndpointPlan[];
+  readonly clusterEndpoints: readonly EndpointPlan[];
   /** Local ready endpoints; if none, local serving+terminating ones. */
-  readonly localEndpoints: EndpointPlan[];
+  readonly localEndpoints: readonly EndpointPlan[];
   /** Some endpoint anywhere is usable (ready, or serving and terminating). */
   readonly hasAnyEndpoints: boolean;
   readonly topologyMode: TopologyMode;
 }
 
+const NONE: readonly EndpointPlan[] = Object.freeze([]);
+
 /**
  * kube-proxy's CategorizeEndpoints, computing both lists always (kube-proxy skips the one a
- * Service never uses; the caller decides which lists are reachable).
+ * Service never uses; the caller decides which lists are reachable). A list that holds every
+ * endpoint is `port.plans` itself (shared, not copied).
  */
 export function categorizeEndpoints(
-  eps: readonly EndpointCandidate[],
+  port: PortEndpoints,
   nodeName: string,
   zone: string | undefined,
 ): CategorizedEndpoints {
-  const topologyMode = topologyModeFromHints(eps, nodeName, zone);
-  let clusterEndpoints = eps
-    .filter((ep) => ep.plan.ready && availableForTopology(ep, topologyMode, nodeName, zone))
-    .map((ep) => ep.plan);
-  if (clusterEndpoints.length === 0) {
-    clusterEndpoints = eps.filter((ep) => ep.plan.serving && ep.plan.terminating).map((ep) => ep.plan);
+  const plans = port.plans;
+  const topologyMode = topologyModeFromHints(port, nodeName, zone);
+  const inCluster = (i: number): boolean =>
+    topologyMode === '' || availableForTopology(port, i, topologyMode, nodeName, zone);
+  const n = plans.length;
+  let ready = 0;
+  let cluster = 0;
+  let local = 0;
+  let fallback = 0;
+  let localFallback = 0;
+  for (let i = 0; i < n; i++) {
+    const ep = plans[i] as EndpointPlan;
+    if (ep.ready) {
+      ready++;
+      if (inCluster(i)) cluster++;
+      if (ep.isLocal) local++;
+    } else if (ep.serving && ep.terminating) {
+      fallback++;
+      if (ep.isLocal) localFallback++;
+    }
   }
-  let localEndpoints = eps.filter((ep) => ep.plan.isLocal && ep.plan.ready).map((ep) => ep.plan);
-  if (localEndpoints.length === 0) {
-    localEndpoints = eps
-      .filter((ep) => ep.plan.isLocal && ep.plan.serving && ep.plan.terminating)
-      .map((ep) => ep.plan);
-  }
-  const hasAnyEndpoints = eps.some((ep) => ep.plan.ready || (ep.plan.serving && ep.plan.terminating));
+  // Ready endpoints are never serving-and-terminating fallbacks (those are not ready), and
+  // when any endpoint is ready some ready one passes topology (a mode needs a hint for this
+  // node or zone on a ready endpoint), so the counts say which filter applies and whether it
+  // keeps everything.
+  const pick = (count: number, keep: (ep: EndpointPlan, i: number) => boolean): readonly EndpointPlan[] => {
+    if (count === 0) return NONE;
+    if (count === n) return plans;
+    const out: EndpointPlan[] = [];
+    for (let i = 0; i < n; i++) if (keep(plans[i] as EndpointPlan, i)) out.push(plans[i] as EndpointPlan);
+    return out;
+  };
+  const clusterEndpoints =
+    cluster > 0
+      ? pick(cluster, (ep, i) => ep.ready && inCluster(i))
+      : pick(fallback, (ep) => !ep.ready && ep.serving && ep.terminating);
+  const localEndpoints =
+    local > 0
+      ? pick(local, (ep) => ep.isLocal && ep.ready)
+      : pick(localFallback, (ep) => ep.isLocal && !ep.ready && ep.serving && ep.terminating);
+  const hasAnyEndpoints = ready > 0 || fallback > 0;
   return { clusterEndpoints, localEndpoints, hasAnyEndpoints, topologyMode };
 }

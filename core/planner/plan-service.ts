@@ -15,7 +15,7 @@ import {
   type TrafficVerdict,
 } from '../model/snapshot.js';
 import { categorizeEndpoints, endpointsForPort, parseSlices, type ParsedSlice } from './endpoints.js';
-import { compareIPStrings, formatCIDR, formatIP, parseCIDR, parseIP } from '../net/ip.js';
+import { canonicalIPv4Value, compareIPStrings, formatCIDR, formatIP, parseCIDR, parseIP } from '../net/ip.js';
 import { SkipCollector, type PlanSkip } from './skips.js';
 
 /** The node-level inputs a Service plan depends on (the memo is valid while they are equal). */
@@ -40,6 +40,8 @@ export const MAX_AFFINITY_TIMEOUT_SECONDS = 86400;
 
 const EMPTY: readonly never[] = Object.freeze([] as never[]);
 
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
 function isObject(x: unknown): x is Record<string, unknown> {
   return typeof x === 'object' && x !== null && !Array.isArray(x);
 }
@@ -59,27 +61,45 @@ interface ValidPort {
   readonly nodePort?: number;
 }
 
+/** Per-family lists that share the frozen empty list until something is added. */
+function familyLists(): Record<IPFamily, readonly string[]> {
+  return { IPv4: EMPTY, IPv6: EMPTY };
+}
+
+function addUnique(lists: Record<IPFamily, readonly string[]>, family: IPFamily, text: string): void {
+  const list = lists[family];
+  if (list === EMPTY) lists[family] = [text];
+  else if (!list.includes(text)) (list as string[]).push(text);
+}
+
+/** The family and canonical text of an address (canonical IPv4 text is taken as it is). */
+function normalizedIP(raw: unknown): { family: IPFamily; text: string } | undefined {
+  if (typeof raw !== 'string') return undefined;
+  if (canonicalIPv4Value(raw) >= 0) return { family: 'IPv4', text: raw };
+  const ip = parseIP(raw);
+  return ip && { family: ip.family, text: formatIP(ip) };
+}
+
 /** IPs of a list, by family, normalized and de-duplicated; bad entries are skipped. */
 function ipsByFamily(
   list: unknown,
   field: string,
   key: string,
   skips: SkipCollector,
-): Record<IPFamily, string[]> {
-  const out: Record<IPFamily, string[]> = { IPv4: [], IPv6: [] };
+): Record<IPFamily, readonly string[]> {
+  const out = familyLists();
   if (list === undefined || list === null) return out;
   if (!Array.isArray(list)) {
     skips.add('Service', key, field, 'not a list; ignored');
     return out;
   }
   list.forEach((raw, i) => {
-    const ip = parseIP(typeof raw === 'string' ? raw : undefined);
+    const ip = normalizedIP(raw);
     if (!ip) {
       skips.add('Service', key, `${field}[${i}]`, `not an IP: ${show(raw)}; entry ignored`);
       return;
     }
-    const text = formatIP(ip);
-    if (!out[ip.family].includes(text)) out[ip.family].push(text);
+    addUnique(out, ip.family, ip.text);
   });
   return out;
 }
@@ -140,10 +160,11 @@ export function planService(
         : [spec.clusterIP];
   if (rawClusterIPs.length === 0 || rawClusterIPs[0] === '' || rawClusterIPs[0] === 'None') return done();
   const clusterIPs: Partial<Record<IPFamily, string>> = {};
+  let primaryFamily: IPFamily | undefined;
   for (let i = 0; i < rawClusterIPs.length; i++) {
     const raw = rawClusterIPs[i];
     const field = clusterIPField === 'spec.clusterIPs' ? `spec.clusterIPs[${i}]` : 'spec.clusterIP';
-    const ip = parseIP(typeof raw === 'string' ? raw : undefined);
+    const ip = normalizedIP(raw);
     if (!ip) {
       skips.add('Service', key, field, `not an IP: ${show(raw)}; Service ignored`);
       return done();
@@ -152,12 +173,12 @@ export function planService(
       skips.add('Service', key, field, `second ${ip.family} ClusterIP; entry ignored`);
       continue;
     }
-    clusterIPs[ip.family] = formatIP(ip);
+    clusterIPs[ip.family] = ip.text;
+    primaryFamily ??= ip.family;
   }
   const families = ctx.families.filter((f) => clusterIPs[f] !== undefined);
   // The health check counts endpoints of the primary family (the first ClusterIP's) when
   // this node programs it, else of the first family it programs.
-  const primaryFamily = parseIP(String(rawClusterIPs[0]))?.family;
   const healthFamily =
     primaryFamily !== undefined && families.includes(primaryFamily) ? primaryFamily : families[0];
 
@@ -169,8 +190,6 @@ export function planService(
   }
   const exposesNodePorts = type === 'NodePort' || type === 'LoadBalancer';
   const ports: ValidPort[] = [];
-  const seenPort = new Set<string>();
-  const seenName = new Set<string>();
   rawPorts.forEach((p, i) => {
     const field = `spec.ports[${i}]`;
     if (!isObject(p)) {
@@ -192,18 +211,14 @@ export function planService(
       return;
     }
     const portName = typeof p.name === 'string' ? p.name : '';
-    const byNumber = `${p.port}/${protocol}`;
-    const byName = `${portName}/${protocol}`;
-    if (seenPort.has(byNumber)) {
-      skips.add('Service', key, field, `duplicate port ${byNumber}; port ignored`);
+    if (ports.some((q) => q.port === p.port && q.protocol === protocol)) {
+      skips.add('Service', key, field, `duplicate port ${p.port}/${protocol}; port ignored`);
       return;
     }
-    if (seenName.has(byName)) {
+    if (ports.some((q) => q.name === portName && q.protocol === protocol)) {
       skips.add('Service', key, field, `duplicate port name ${show(portName)} for ${protocol}; port ignored`);
       return;
     }
-    seenPort.add(byNumber);
-    seenName.add(byName);
     let nodePort: number | undefined;
     // nodePort 0/absent means "none" (allocateLoadBalancerNodePorts=false, or ClusterIP type).
     if (exposesNodePorts && p.nodePort !== undefined && p.nodePort !== 0) {
@@ -226,7 +241,7 @@ export function planService(
 
   // Service-level external addresses and policies.
   const externalIPs = ipsByFamily(spec.externalIPs, 'spec.externalIPs', key, skips);
-  const lbIPs: Record<IPFamily, string[]> = { IPv4: [], IPv6: [] };
+  const lbIPs = familyLists();
   const ingress = service.status?.loadBalancer?.ingress;
   if (Array.isArray(ingress)) {
     ingress.forEach((ing, i) => {
@@ -234,7 +249,7 @@ export function planService(
       // Hostname-only ingress and ipMode Proxy (the LB proxies; traffic arrives for the node)
       // get no rules, as in kube-proxy.
       if (ing.ip === undefined || ing.ip === '' || ing.ipMode === 'Proxy') return;
-      const ip = parseIP(typeof ing.ip === 'string' ? ing.ip : undefined);
+      const ip = normalizedIP(ing.ip);
       if (!ip) {
         skips.add(
           'Service',
@@ -244,11 +259,11 @@ export function planService(
         );
         return;
       }
-      const text = formatIP(ip);
-      if (!lbIPs[ip.family].includes(text)) lbIPs[ip.family].push(text);
+      const text = ip.text;
+      addUnique(lbIPs, ip.family, text);
     });
   }
-  const sourceRanges: Record<IPFamily, string[]> = { IPv4: [], IPv6: [] };
+  const sourceRanges = familyLists();
   if (Array.isArray(spec.loadBalancerSourceRanges)) {
     spec.loadBalancerSourceRanges.forEach((raw, i) => {
       // The API's validation lets whitespace padding through; kube-proxy trims it.
@@ -263,7 +278,7 @@ export function planService(
         return;
       }
       const text = formatCIDR(cidr);
-      if (!sourceRanges[cidr.family].includes(text)) sourceRanges[cidr.family].push(text);
+      addUnique(sourceRanges, cidr.family, text);
     });
   }
 
@@ -325,12 +340,12 @@ export function planService(
 
   // Plans per family and port.
   const plans: ServicePortPlan[] = [];
-  const healthLocalIPs = new Set<string>();
+  const healthLocalIPs = healthCheckNodePort !== undefined ? new Set<string>() : undefined;
   for (const family of families) {
     const parsed: ParsedSlice[] = parseSlices(slices, family, ctx.nodeName, skips);
     for (const port of ports) {
-      const candidates = endpointsForPort(parsed, port.name, port.protocol);
-      const cat = categorizeEndpoints(candidates, ctx.nodeName, ctx.zone);
+      const portEndpoints = endpointsForPort(parsed, port.name, port.protocol);
+      const cat = categorizeEndpoints(portEndpoints, ctx.nodeName, ctx.zone);
       const portExternallyAccessible =
         port.nodePort !== undefined || lbIPs[family].length > 0 || externalIPs[family].length > 0;
       const internalEndpoints = internalPolicyLocal ? cat.localEndpoints : cat.clusterEndpoints;
@@ -344,12 +359,14 @@ export function planService(
       );
       const verdict = (list: readonly EndpointPlan[]): TrafficVerdict =>
         !cat.hasAnyEndpoints ? 'reject' : list.length ? 'forward' : 'drop';
-      if (family === healthFamily) {
-        for (const c of candidates) if (c.plan.isLocal && c.plan.ready) healthLocalIPs.add(c.plan.ip);
+      if (healthLocalIPs && family === healthFamily) {
+        for (const ep of portEndpoints.plans) if (ep.isLocal && ep.ready) healthLocalIPs.add(ep.ip);
       }
-      plans.push({
-        id: `${namespace}/${name}:${port.name}/${port.protocol}/${family}`,
-        serviceKey: `${namespace}/${name}`,
+      // Built field by field (same key order as the interface): conditional spreads would
+      // allocate a temporary object each, for every port of every Service.
+      const plan = {
+        id: `${key}:${port.name}/${port.protocol}/${family}`,
+        serviceKey: key,
         namespace,
         name,
         portName: port.name,
@@ -357,24 +374,25 @@ export function planService(
         family,
         clusterIP: clusterIPs[family] as string,
         port: port.port,
-        ...(port.nodePort !== undefined ? { nodePort: port.nodePort } : {}),
-        externalIPs: externalIPs[family],
-        loadBalancerIPs: lbIPs[family],
-        loadBalancerSourceRanges: sourceRanges[family],
-        ...(sessionAffinity ? { sessionAffinity } : {}),
-        internalPolicyLocal,
-        externalPolicyLocal,
-        ...(healthCheckNodePort !== undefined ? { healthCheckNodePort } : {}),
-        clusterEndpoints: cat.clusterEndpoints,
-        localEndpoints: cat.localEndpoints,
-        internalEndpoints,
-        externalEndpoints,
-        shortCircuitEndpoints,
-        reachableEndpoints,
-        allEndpoints: candidates.map((c) => c.plan),
-        internal: verdict(internalEndpoints),
-        external: verdict(externalEndpoints),
-      });
+      } as Mutable<ServicePortPlan>;
+      if (port.nodePort !== undefined) plan.nodePort = port.nodePort;
+      plan.externalIPs = externalIPs[family];
+      plan.loadBalancerIPs = lbIPs[family];
+      plan.loadBalancerSourceRanges = sourceRanges[family];
+      if (sessionAffinity) plan.sessionAffinity = sessionAffinity;
+      plan.internalPolicyLocal = internalPolicyLocal;
+      plan.externalPolicyLocal = externalPolicyLocal;
+      if (healthCheckNodePort !== undefined) plan.healthCheckNodePort = healthCheckNodePort;
+      plan.clusterEndpoints = cat.clusterEndpoints;
+      plan.localEndpoints = cat.localEndpoints;
+      plan.internalEndpoints = internalEndpoints;
+      plan.externalEndpoints = externalEndpoints;
+      plan.shortCircuitEndpoints = shortCircuitEndpoints;
+      plan.reachableEndpoints = reachableEndpoints;
+      plan.allEndpoints = portEndpoints.plans;
+      plan.internal = verdict(internalEndpoints);
+      plan.external = verdict(externalEndpoints);
+      plans.push(plan);
     }
   }
   plans.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
@@ -389,14 +407,25 @@ export function planService(
           namespace,
           name,
           port: healthCheckNodePort,
-          localEndpoints: healthLocalIPs.size,
+          localEndpoints: healthLocalIPs?.size ?? 0,
         }
       : undefined;
   return done(plans, healthCheck);
 }
 
 /** Union of endpoint lists, de-duplicated by ip:port, in IP order; reuses a list when it covers all. */
-function union(...lists: (readonly EndpointPlan[])[]): readonly EndpointPlan[] {
+function union(
+  a: readonly EndpointPlan[],
+  b: readonly EndpointPlan[],
+  c: readonly EndpointPlan[],
+): readonly EndpointPlan[] {
+  // The common case: one list (or the same list more than once) and empty ones.
+  const x = a.length ? a : b.length ? b : c;
+  if ((b.length === 0 || b === x) && (c.length === 0 || c === x)) return x.length ? x : EMPTY;
+  return merge([a, b, c]);
+}
+
+function merge(lists: (readonly EndpointPlan[])[]): readonly EndpointPlan[] {
   const nonEmpty = lists.filter((l) => l.length > 0);
   if (nonEmpty.length === 0) return EMPTY;
   if (nonEmpty.every((l) => l === nonEmpty[0])) return nonEmpty[0] as readonly EndpointPlan[];

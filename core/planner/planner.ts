@@ -28,6 +28,7 @@ import {
 } from '../model/snapshot.js';
 import { TOKENS } from '../tokens.js';
 import { deepEqual } from '../tracker/deep-equal.js';
+import { VersionedMapBuilder } from '../tracker/versioned-map.js';
 import { nodeFacts, resolveNodePortAddresses, splitCIDRs } from './plan-node.js';
 import { planService, type ServicePlanContext, type ServicePlanOutput } from './plan-service.js';
 import { SkipCollector, skipSignature, type PlanSkip } from './skips.js';
@@ -75,11 +76,14 @@ export interface PlanResult {
 }
 
 interface MemoEntry {
-  /** The node context the output was computed for. */
-  readonly context: string;
-  readonly service: KubeService;
-  readonly slices: readonly KubeEndpointSlice[];
-  readonly output: ServicePlanOutput;
+  service: KubeService;
+  slices: readonly KubeEndpointSlice[];
+  output: ServicePlanOutput;
+}
+
+interface Keyed<T> {
+  readonly key: string;
+  readonly value: T;
 }
 
 interface ReportedEntry {
@@ -88,6 +92,30 @@ interface ReportedEntry {
 }
 
 const NO_SLICES: readonly KubeEndpointSlice[] = Object.freeze([]);
+
+/**
+ * Above this share of changed Services (and 64) the planner walks them all: the same result, a
+ * freshly ordered servicePorts map, and no long change log to replay.
+ */
+const INCREMENTAL_MAX_SHARE = 0.25;
+
+/**
+ * Whether no ServicePort id of this Service can equal another Service's: every id is
+ * `${key}:` followed by text without ':' (then the part before the first ':' names the
+ * Service). Only names the API refuses (a ':' in a namespace, name or port name) fail this.
+ */
+function idsSafe(key: string, output: ServicePlanOutput): boolean {
+  for (const p of output.ports) {
+    const id = p.id;
+    if (id.indexOf(':') !== key.length || !id.startsWith(key) || id.indexOf(':', key.length + 1) >= 0)
+      return false;
+  }
+  return true;
+}
+
+function byKey<T>(a: Keyed<T>, b: Keyed<T>): number {
+  return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
+}
 
 /**
  * Turns a ClusterState into a Snapshot (pure functions in plan-service.ts, endpoints.ts,
@@ -102,6 +130,14 @@ const NO_SLICES: readonly KubeEndpointSlice[] = Object.freeze([]);
  *   for it. The other node-level inputs (clusterCIDRs, masqueradeAll, nodePortAddresses,
  *   node IPs) do not enter ServicePortPlans; computeDelta makes their changes full syncs,
  *   and otherwise compares plans by identity.
+ * - Incremental plans: when the state says which Services changed since the state this
+ *   Planner planned last (ClusterState.changedServicesSince, which the Tracker provides) and
+ *   the node context is the same, only those Services are looked at, and the snapshot's
+ *   servicePorts is a new version of the previous one (VersionedMap: structure shared, the
+ *   previous snapshot unchanged), so a one-endpoint change costs O(changed), not O(Services).
+ *   Anything else (no change information, another context, a ServicePort id that could
+ *   collide, many changes) walks every Service. Both give the same snapshot, up to the
+ *   iteration order of servicePorts (unspecified).
  * - Skips: each distinct skip is logged once (warn) per version of the object that holds it;
  *   see PlanResult.newSkips.
  *
@@ -110,7 +146,21 @@ const NO_SLICES: readonly KubeEndpointSlice[] = Object.freeze([]);
 @injectable()
 export class Planner {
   private generation = 0;
+  /** Per Service key, valid for `memoContext`. */
   private memo = new Map<string, MemoEntry>();
+  private memoContext: string | undefined;
+  /** The state the memo and the fields below were computed from. */
+  private lastState: ClusterState | undefined;
+  /** Every Service's ports (collisions resolved), as published in snapshots. */
+  private ports = new VersionedMapBuilder<string, ServicePortPlan>();
+  /** Services whose ServicePort ids could collide with another's (see idsSafe). */
+  private unsafeServices = 0;
+  /** Health checks by Service key, sorted; `healthChecks` is their values. */
+  private healthEntries: Keyed<HealthCheckPlan>[] = [];
+  private healthChecks: readonly HealthCheckPlan[] = [];
+  /** Non-empty skip lists by Service key, sorted; `serviceSkips` is them flattened + collisions. */
+  private skipEntries: Keyed<readonly PlanSkip[]>[] = [];
+  private serviceSkips: readonly PlanSkip[] = [];
   private reported = new Map<string, ReportedEntry>();
   private readonly warnedConfig = new Set<string>();
   private readonly logger: Logger | undefined;
@@ -131,42 +181,11 @@ export class Planner {
     };
     const ctxKey = JSON.stringify([ctx.nodeName, ctx.zone ?? '', families]);
 
-    const nextMemo = new Map<string, MemoEntry>();
-    const servicePorts = new Map<string, ServicePortPlan>();
-    const healthChecks: HealthCheckPlan[] = [];
-    const collisions = new SkipCollector();
-    const skipLists: (readonly PlanSkip[])[] = [nodeSkips.list()];
-    const keys = [...state.services.keys()].sort();
-    for (const key of keys) {
-      const service = state.services.get(key) as KubeService;
-      const slices = state.slicesByService.get(key) ?? NO_SLICES;
-      const prev = this.memo.get(key);
-      let output: ServicePlanOutput;
-      if (prev && prev.context === ctxKey && prev.service === service && prev.slices === slices) {
-        output = prev.output;
-      } else {
-        output = planService(service, slices, ctx);
-        if (prev) output = reuseEqual(prev.output, output);
-      }
-      nextMemo.set(key, { context: ctxKey, service, slices, output });
-      for (const p of output.ports) {
-        // Only names the API would refuse (a ':' in a Service or port name) can collide.
-        if (servicePorts.has(p.id)) {
-          collisions.add(
-            'Service',
-            key,
-            'metadata.name',
-            `ServicePort id ${p.id} already taken; port ignored`,
-          );
-          continue;
-        }
-        servicePorts.set(p.id, p);
-      }
-      if (output.healthCheck) healthChecks.push(output.healthCheck);
-      if (output.skips.length) skipLists.push(output.skips);
-    }
-    this.memo = nextMemo;
-    skipLists.push(collisions.list());
+    const changed = this.changedSinceLastPlan(state, ctxKey);
+    // Should planning ever throw, the next plan walks everything from a clean slate.
+    this.lastState = undefined;
+    if (!changed || !this.planChanged(state, changed, ctx)) this.planAll(state, ctx, ctxKey);
+    this.lastState = state;
 
     const { cidrs: clusterCIDRs, invalid: badClusterCIDRs } = splitCIDRs(config.clusterCIDRs);
     const { addresses: nodePortAddresses, invalid: badNodePortAddresses } = resolveNodePortAddresses(
@@ -186,12 +205,157 @@ export class Planner {
       clusterCIDRs,
       masqueradeAll: config.masqueradeAll,
       nodePortAddresses,
-      servicePorts,
-      healthChecks,
+      servicePorts: this.ports.current(),
+      healthChecks: this.healthChecks,
     };
-    const skips = skipLists.flat();
+    const ownSkips = nodeSkips.list();
+    const skips = ownSkips.length ? [...ownSkips, ...this.serviceSkips] : [...this.serviceSkips];
     const newSkips = this.report(state, skips);
     return { snapshot, skips, newSkips };
+  }
+
+  /** The Services changed since the last plan, when an incremental plan is possible. */
+  private changedSinceLastPlan(state: ClusterState, ctxKey: string): ReadonlySet<string> | undefined {
+    const last = this.lastState;
+    if (!last || this.memoContext !== ctxKey || this.unsafeServices > 0 || !state.changedServicesSince)
+      return undefined;
+    const changed = state.changedServicesSince(last);
+    if (
+      !changed ||
+      changed.size > Math.max(64, INCREMENTAL_MAX_SHARE * Math.max(state.services.size, this.memo.size))
+    )
+      return undefined;
+    return changed;
+  }
+
+  /**
+   * Re-plans the `changed` Services only. False (nothing changed) when a new output's ids could
+   * collide: the caller walks everything instead.
+   */
+  private planChanged(state: ClusterState, changed: ReadonlySet<string>, ctx: ServicePlanContext): boolean {
+    const outputs: [string, KubeService, readonly KubeEndpointSlice[], ServicePlanOutput][] = [];
+    const gone: string[] = [];
+    for (const key of changed) {
+      const prev = this.memo.get(key);
+      const service = state.services.get(key);
+      if (!service) {
+        if (prev) gone.push(key);
+        continue;
+      }
+      const slices = state.slicesByService.get(key) ?? NO_SLICES;
+      if (prev && prev.service === service && prev.slices === slices) continue;
+      let output = planService(service, slices, ctx);
+      if (prev) output = reuseEqual(prev.output, output);
+      if (!idsSafe(key, output)) return false;
+      outputs.push([key, service, slices, output]);
+    }
+
+    let health = false;
+    let skips = false;
+    const ports = this.ports;
+    for (const key of gone) {
+      const prev = this.memo.get(key) as MemoEntry;
+      for (const p of prev.output.ports) ports.delete(p.id);
+      if (prev.output.healthCheck) health = true;
+      if (prev.output.skips.length) skips = true;
+      this.memo.delete(key);
+    }
+    for (const [key, service, slices, output] of outputs) {
+      const prev = this.memo.get(key);
+      if (prev) {
+        if (prev.output.ports.length) {
+          const ids = new Set(output.ports.map((p) => p.id));
+          for (const p of prev.output.ports) if (!ids.has(p.id)) ports.delete(p.id);
+        }
+        if (prev.output.healthCheck !== output.healthCheck) health = true;
+        if (prev.output.skips.length) skips = true;
+        prev.service = service;
+        prev.slices = slices;
+        prev.output = output;
+      } else {
+        if (output.healthCheck) health = true;
+        this.memo.set(key, { service, slices, output });
+      }
+      if (output.skips.length) skips = true;
+      for (const p of output.ports) ports.set(p.id, p);
+    }
+
+    if (!health && !skips) return true;
+    const replanned = new Set(gone);
+    for (const [key] of outputs) replanned.add(key);
+    if (health) {
+      const entries = this.healthEntries.filter((e) => !replanned.has(e.key));
+      for (const [key, , , output] of outputs)
+        if (output.healthCheck) entries.push({ key, value: output.healthCheck });
+      entries.sort(byKey);
+      this.healthEntries = entries;
+      this.healthChecks = entries.map((e) => e.value);
+    }
+    if (skips) {
+      const entries = this.skipEntries.filter((e) => !replanned.has(e.key));
+      for (const [key, , , output] of outputs)
+        if (output.skips.length) entries.push({ key, value: output.skips });
+      entries.sort(byKey);
+      this.skipEntries = entries;
+      // No collisions: every Service's ids are safe (checked before planning incrementally).
+      this.serviceSkips = entries.flatMap((e) => e.value);
+    }
+    return true;
+  }
+
+  /** Plans every Service (reusing memo entries that are still valid). */
+  private planAll(state: ClusterState, ctx: ServicePlanContext, ctxKey: string): void {
+    const reuse = this.memoContext === ctxKey;
+    this.memoContext = undefined; // until the walk is complete
+    const nextMemo = new Map<string, MemoEntry>();
+    const servicePorts = new Map<string, ServicePortPlan>();
+    const healthEntries: Keyed<HealthCheckPlan>[] = [];
+    const skipEntries: Keyed<readonly PlanSkip[]>[] = [];
+    const collisions = new SkipCollector();
+    let unsafe = 0;
+    const keys = [...state.services.keys()].sort();
+    for (const key of keys) {
+      const service = state.services.get(key) as KubeService;
+      const slices = state.slicesByService.get(key) ?? NO_SLICES;
+      let entry = this.memo.get(key);
+      if (!entry || !reuse || entry.service !== service || entry.slices !== slices) {
+        let output = planService(service, slices, ctx);
+        if (entry) {
+          output = reuseEqual(entry.output, output);
+          entry.service = service;
+          entry.slices = slices;
+          entry.output = output;
+        } else {
+          entry = { service, slices, output };
+        }
+      }
+      nextMemo.set(key, entry);
+      const output = entry.output;
+      if (!idsSafe(key, output)) unsafe++;
+      for (const p of output.ports) {
+        // Only names the API would refuse (a ':' in a Service or port name) can collide.
+        if (servicePorts.has(p.id)) {
+          collisions.add(
+            'Service',
+            key,
+            'metadata.name',
+            `ServicePort id ${p.id} already taken; port ignored`,
+          );
+          continue;
+        }
+        servicePorts.set(p.id, p);
+      }
+      if (output.healthCheck) healthEntries.push({ key, value: output.healthCheck });
+      if (output.skips.length) skipEntries.push({ key, value: output.skips });
+    }
+    this.memo = nextMemo;
+    this.memoContext = ctxKey;
+    this.unsafeServices = unsafe;
+    this.ports = new VersionedMapBuilder(servicePorts);
+    this.healthEntries = healthEntries;
+    this.healthChecks = healthEntries.map((e) => e.value);
+    this.skipEntries = skipEntries;
+    this.serviceSkips = [...skipEntries.flatMap((e) => e.value), ...collisions.list()];
   }
 
   /** Finds the skips not reported for this version of their object; logs them. */

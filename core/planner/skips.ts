@@ -17,15 +17,20 @@ export function skipSignature(s: PlanSkip): string {
 
 /** Collects skips, dropping exact duplicates (the same slice problem seen for every port). */
 export class SkipCollector {
-  private readonly bySignature = new Map<string, PlanSkip>();
+  /** Created on the first skip: most Services have none. */
+  private bySignature: Map<string, PlanSkip> | undefined;
 
   add(kind: PlanSkip['kind'], key: string, field: string, reason: string): void {
     const skip: PlanSkip = { kind, key, field, reason };
     const sig = skipSignature(skip);
+    this.bySignature ??= new Map();
     if (!this.bySignature.has(sig)) this.bySignature.set(sig, skip);
   }
 
-  list(): PlanSkip[] {
-    return [...this.bySignature.values()];
+  /** The skips in the order first seen (a shared empty list when there are none). */
+  list(): readonly PlanSkip[] {
+    return this.bySignature ? [...this.bySignature.values()] : NO_SKIPS;
   }
 }
+
+const NO_SKIPS: readonly PlanSkip[] = Object.freeze([]);

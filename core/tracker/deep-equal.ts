@@ -1,8 +1,10 @@
+import { VersionedMap } from './versioned-map.js';
+
 /**
  * Structural equality for plain JSON-like data (what Kubernetes objects and snapshot plans
  * are): primitives, arrays, plain objects and Dates. Key order does not matter; a key whose
  * value is `undefined` equals a missing key (JSON has no undefined). Maps and Sets compare
- * by identity, which is all the callers need.
+ * by identity (VersionedMaps too), which is all the callers need.
  */
 export function deepEqual(a: unknown, b: unknown): boolean {
   if (a === b) return true;
@@ -22,7 +24,15 @@ export function deepEqual(a: unknown, b: unknown): boolean {
     for (let i = 0; i < x.length; i++) if (!deepEqual(x[i], y[i])) return false;
     return true;
   }
-  if (a instanceof Map || b instanceof Map || a instanceof Set || b instanceof Set) return false;
+  if (
+    a instanceof Map ||
+    b instanceof Map ||
+    a instanceof Set ||
+    b instanceof Set ||
+    a instanceof VersionedMap ||
+    b instanceof VersionedMap
+  )
+    return false;
   const x = a as Record<string, unknown>;
   const y = b as Record<string, unknown>;
   let xCount = 0;

@@ -10,6 +10,7 @@ import {
 import type { ProxyConfig } from '../model/proxy-config.js';
 import { TOKENS } from '../tokens.js';
 import { deepEqual, deepEqualExcept } from './deep-equal.js';
+import { changedKeysBetween, VersionedMapBuilder } from './versioned-map.js';
 
 /**
  * What one `apply` did. The counts feed kube-proxy's
@@ -133,16 +134,54 @@ interface MutableChange {
 }
 
 /**
- * Holds the cluster objects the proxy cares about and turns source events into a
- * copy-on-write ClusterState.
+ * Pending edits of Service groups within one apply: service key -> [slice key, slice or
+ * undefined (removed)] in order (a later edit of a slice key wins).
+ */
+type GroupEdits = Map<string, [string, KubeEndpointSlice | undefined][]>;
+
+function editGroup(
+  edits: GroupEdits,
+  svcKey: string,
+  sliceKey: string,
+  slice: KubeEndpointSlice | undefined,
+): void {
+  const group = edits.get(svcKey);
+  if (group) group.push([sliceKey, slice]);
+  else edits.set(svcKey, [[sliceKey, slice]]);
+}
+
+const NO_GROUP: readonly KubeEndpointSlice[] = Object.freeze([]);
+
+/**
+ * The Services whose object or slice group may differ between two states of one Tracker (see
+ * ClusterState.changedServicesSince).
+ */
+function changedServiceKeys(state: ClusterState, earlier: ClusterState): ReadonlySet<string> | undefined {
+  const services = changedKeysBetween(earlier.services, state.services);
+  if (!services) return undefined;
+  const groups = changedKeysBetween(earlier.slicesByService, state.slicesByService);
+  if (!groups) return undefined;
+  if (groups.size === 0) return services;
+  if (services.size === 0) return groups;
+  const out = new Set(services);
+  for (const k of groups) out.add(k);
+  return out;
+}
+
+/**
+ * Holds the cluster objects the proxy cares about and turns source events into immutable
+ * ClusterStates that share structure.
  *
  * - No-op updates (resourceVersion bumps, status heartbeats...; see the `*Equivalent`
  *   functions) change nothing and keep the old object, so one real change costs one sync and
  *   the planner's per-Service memo keeps hitting.
- * - `state()` returns immutable maps: a new ClusterState (and new maps only for the kinds
- *   that changed) after a change, the very same object otherwise. Unchanged objects keep
- *   their identity, and `slicesByService` arrays are replaced only for Services whose slices
- *   changed.
+ * - `state()` returns immutable maps: a new ClusterState (and new map versions only for the
+ *   kinds that changed) after a change, the very same object otherwise. Map versions are
+ *   VersionedMaps (versioned-map.ts): publishing one costs about the size of the change, and a
+ *   state handed out earlier never changes. Unchanged objects keep their identity, and
+ *   `slicesByService` arrays are replaced only for Services whose slices changed.
+ * - Every state says which Services changed since an earlier state of this Tracker
+ *   (`changedServicesSince`), so the planner re-plans only those.
  * - Only this node's Node is kept; other Nodes are not our business and are dropped silently.
  * - Objects without a name (or, for Services and EndpointSlices, a namespace) are ignored and
  *   counted in `TrackerChange.ignored`. EndpointSlices without the kubernetes.io/service-name
@@ -154,20 +193,14 @@ interface MutableChange {
 @injectable()
 export class Tracker {
   private readonly nodeName: string;
-  private readonly services = new Map<string, KubeService>();
-  private readonly slices = new Map<string, KubeEndpointSlice>();
-  /** slice key -> the service key it is grouped under. */
-  private readonly sliceOwner = new Map<string, string>();
-  /** service key -> its slices by slice key. */
-  private readonly members = new Map<string, Map<string, KubeEndpointSlice>>();
-  private readonly groups = new Map<string, readonly KubeEndpointSlice[]>();
+  private readonly services = new VersionedMapBuilder<string, KubeService>();
+  private readonly slices = new VersionedMapBuilder<string, KubeEndpointSlice>();
+  /** service key -> its slices, sorted by slice key. */
+  private readonly groups = new VersionedMapBuilder<string, readonly KubeEndpointSlice[]>();
   private node: KubeNode | undefined;
   private synced = { services: false, endpointslices: false, nodes: false };
 
   private published: ClusterState | undefined;
-  private dirtyServices = true;
-  private dirtySlices = true;
-  private dirtyGroups = true;
   private dirtyOther = true;
 
   constructor(@inject(TOKENS.Config) config: string | Pick<ProxyConfig, 'hostname'>) {
@@ -183,24 +216,24 @@ export class Tracker {
       syncedChanged: false,
       ignored: 0,
     };
-    const touchedGroups = new Set<string>();
+    const edits: GroupEdits = new Map();
     switch (event.type) {
       case 'degraded':
       case 'recovered':
         return NO_CHANGE;
       case 'upsert':
-        this.upsert(event.resource, event.object, change, touchedGroups);
+        this.upsert(event.resource, event.object, change, edits);
         break;
       case 'delete':
-        this.remove(event.resource, event.object, change, touchedGroups);
+        this.remove(event.resource, event.object, change, edits);
         break;
       case 'replace':
-        this.replace(event.resource, event.objects, change, touchedGroups);
+        this.replace(event.resource, event.objects, change, edits);
         break;
       default:
         return NO_CHANGE;
     }
-    for (const svcKey of touchedGroups) this.rebuildGroup(svcKey);
+    for (const [svcKey, groupEdits] of edits) this.rebuildGroup(svcKey, groupEdits);
     const changed =
       change.services > 0 || change.endpointSlices > 0 || change.nodeChanged || change.syncedChanged;
     if (!changed && change.ignored === 0) return NO_CHANGE;
@@ -210,32 +243,42 @@ export class Tracker {
   /** The current state; the same object until something changes. */
   state(): ClusterState {
     const prev = this.published;
-    if (prev && !this.dirtyServices && !this.dirtySlices && !this.dirtyGroups && !this.dirtyOther)
+    const services = this.services.current();
+    const endpointSlices = this.slices.current();
+    const slicesByService = this.groups.current();
+    if (
+      prev &&
+      !this.dirtyOther &&
+      prev.services === services &&
+      prev.endpointSlices === endpointSlices &&
+      prev.slicesByService === slicesByService
+    )
       return prev;
     const next: ClusterState = {
-      services: this.dirtyServices || !prev ? new Map(this.services) : prev.services,
-      endpointSlices: this.dirtySlices || !prev ? new Map(this.slices) : prev.endpointSlices,
-      slicesByService: this.dirtyGroups || !prev ? new Map(this.groups) : prev.slicesByService,
+      services,
+      endpointSlices,
+      slicesByService,
       ...(this.node ? { node: this.node } : {}),
       synced: { ...this.synced },
+      changedServicesSince: (earlier) => changedServiceKeys(next, earlier),
     };
     this.published = next;
-    this.dirtyServices = this.dirtySlices = this.dirtyGroups = this.dirtyOther = false;
+    this.dirtyOther = false;
     return next;
   }
 
-  private upsert(resource: ResourceKind, obj: unknown, change: MutableChange, touched: Set<string>): void {
+  private upsert(resource: ResourceKind, obj: unknown, change: MutableChange, edits: GroupEdits): void {
     switch (resource) {
       case 'services':
         return this.upsertService(obj, change);
       case 'endpointslices':
-        return this.upsertSlice(obj, change, touched);
+        return this.upsertSlice(obj, change, edits);
       case 'nodes':
         return this.upsertNode(obj, change);
     }
   }
 
-  private remove(resource: ResourceKind, obj: unknown, change: MutableChange, touched: Set<string>): void {
+  private remove(resource: ResourceKind, obj: unknown, change: MutableChange, edits: GroupEdits): void {
     if (resource === 'nodes') {
       const name = nodeNameOf(obj);
       if (name === undefined) change.ignored++;
@@ -248,14 +291,14 @@ export class Tracker {
       return;
     }
     if (resource === 'services') this.deleteService(key, change);
-    else if (resource === 'endpointslices') this.deleteSlice(key, change, touched);
+    else if (resource === 'endpointslices') this.deleteSlice(key, change, edits);
   }
 
   private replace(
     resource: ResourceKind,
     objects: readonly unknown[],
     change: MutableChange,
-    touched: Set<string>,
+    edits: GroupEdits,
   ): void {
     const list = Array.isArray(objects) ? objects : [];
     if (resource === 'nodes') {
@@ -275,14 +318,17 @@ export class Tracker {
           continue;
         }
         present.add(key);
-        if (resource === 'services') this.upsertService(obj, change);
-        else this.upsertSlice(obj, change, touched);
+        if (resource === 'services') this.upsertService(obj, change, key);
+        else this.upsertSlice(obj, change, edits, key);
       }
       const existing = resource === 'services' ? this.services : this.slices;
-      for (const key of [...existing.keys()]) {
-        if (present.has(key)) continue;
-        if (resource === 'services') this.deleteService(key, change);
-        else this.deleteSlice(key, change, touched);
+      // Every listed key was just upserted, so only a larger map can hold keys to delete.
+      if (existing.size > present.size) {
+        for (const key of existing.keys()) {
+          if (present.has(key)) continue;
+          if (resource === 'services') this.deleteService(key, change);
+          else this.deleteSlice(key, change, edits);
+        }
       }
     }
     if (!this.synced[resource]) {
@@ -292,8 +338,8 @@ export class Tracker {
     }
   }
 
-  private upsertService(obj: unknown, change: MutableChange): void {
-    const key = namespacedKey(obj);
+  private upsertService(obj: unknown, change: MutableChange, knownKey?: string): void {
+    const key = knownKey ?? namespacedKey(obj);
     if (key === undefined) {
       change.ignored++;
       return;
@@ -302,18 +348,16 @@ export class Tracker {
     const old = this.services.get(key);
     if (old === svc || (old && servicesEquivalent(old, svc))) return;
     this.services.set(key, svc);
-    this.dirtyServices = true;
     change.services++;
   }
 
   private deleteService(key: string, change: MutableChange): void {
     if (!this.services.delete(key)) return;
-    this.dirtyServices = true;
     change.services++;
   }
 
-  private upsertSlice(obj: unknown, change: MutableChange, touched: Set<string>): void {
-    const key = namespacedKey(obj);
+  private upsertSlice(obj: unknown, change: MutableChange, edits: GroupEdits, knownKey?: string): void {
+    const key = knownKey ?? namespacedKey(obj);
     if (key === undefined) {
       change.ignored++;
       return;
@@ -322,53 +366,44 @@ export class Tracker {
     const old = this.slices.get(key);
     if (old === slice || (old && slicesEquivalent(old, slice))) return;
     this.slices.set(key, slice);
-    this.dirtySlices = true;
     change.endpointSlices++;
-    const oldOwner = this.sliceOwner.get(key);
+    const oldOwner = old ? sliceServiceKey(old) : undefined;
     const owner = sliceServiceKey(slice);
-    if (oldOwner !== undefined && oldOwner !== owner) {
-      this.members.get(oldOwner)?.delete(key);
-      this.sliceOwner.delete(key);
-      touched.add(oldOwner);
-    }
-    if (owner !== undefined) {
-      let group = this.members.get(owner);
-      if (!group) {
-        group = new Map();
-        this.members.set(owner, group);
-      }
-      group.set(key, slice);
-      this.sliceOwner.set(key, owner);
-      touched.add(owner);
-    }
+    if (oldOwner !== undefined && oldOwner !== owner) editGroup(edits, oldOwner, key, undefined);
+    if (owner !== undefined) editGroup(edits, owner, key, slice);
   }
 
-  private deleteSlice(key: string, change: MutableChange, touched: Set<string>): void {
-    if (!this.slices.delete(key)) return;
-    this.dirtySlices = true;
+  private deleteSlice(key: string, change: MutableChange, edits: GroupEdits): void {
+    const old = this.slices.get(key);
+    if (!old || !this.slices.delete(key)) return;
     change.endpointSlices++;
-    const owner = this.sliceOwner.get(key);
-    if (owner !== undefined) {
-      this.members.get(owner)?.delete(key);
-      this.sliceOwner.delete(key);
-      touched.add(owner);
-    }
+    const owner = sliceServiceKey(old);
+    if (owner !== undefined) editGroup(edits, owner, key, undefined);
   }
 
-  /** Replaces one Service's slice array (sorted by slice key, for determinism). */
-  private rebuildGroup(svcKey: string): void {
-    const group = this.members.get(svcKey);
-    if (!group || group.size === 0) {
-      this.members.delete(svcKey);
-      if (this.groups.delete(svcKey)) this.dirtyGroups = true;
+  /** Applies one apply's edits to a Service's slice array (sorted by slice key, for determinism). */
+  private rebuildGroup(svcKey: string, groupEdits: readonly [string, KubeEndpointSlice | undefined][]): void {
+    const prev = this.groups.get(svcKey) ?? NO_GROUP;
+    if (prev.length === 0 && groupEdits.length === 1) {
+      // A new group of one slice (every Service at the initial list).
+      const slice = (groupEdits[0] as [string, KubeEndpointSlice | undefined])[1];
+      if (slice !== undefined) this.groups.set(svcKey, Object.freeze([slice]));
       return;
     }
-    const keys = [...group.keys()].sort();
-    const next = keys.map((k) => group.get(k) as KubeEndpointSlice);
-    const prev = this.groups.get(svcKey);
-    if (prev && prev.length === next.length && prev.every((s, i) => s === next[i])) return;
-    this.groups.set(svcKey, Object.freeze(next));
-    this.dirtyGroups = true;
+    const edited = new Map(groupEdits); // the last edit of each slice key
+    const entries: [string, KubeEndpointSlice][] = [];
+    for (const s of prev) {
+      const k = namespacedKey(s) as string;
+      if (!edited.has(k)) entries.push([k, s]);
+    }
+    for (const [k, s] of edited) if (s !== undefined) entries.push([k, s]);
+    if (entries.length === 0) {
+      this.groups.delete(svcKey);
+      return;
+    }
+    if (entries.length > 1) entries.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    if (prev.length === entries.length && prev.every((s, i) => s === entries[i]?.[1])) return;
+    this.groups.set(svcKey, Object.freeze(entries.map((e) => e[1])));
   }
 
   private upsertNode(obj: unknown, change: MutableChange): void {

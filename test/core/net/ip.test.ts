@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { isIP } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import {
+  canonicalIPv4Value,
   cidrContains,
   cidrFamilyOf,
   compareIPStrings,
@@ -247,5 +248,57 @@ describe('parseCIDR options', () => {
   it('strict applies to the address part', () => {
     expect(parseCIDR('010.0.0.0/8', { strict: true })).toBeUndefined();
     expect(normalizeCIDR('010.0.0.0/8')).toBe('10.0.0.0/8');
+  });
+});
+
+describe("canonicalIPv4Value (the planner's fast path)", () => {
+  const expectAgrees = (text: string): void => {
+    const ip = parseIP(text);
+    const canonical = ip !== undefined && ip.family === 'IPv4' && formatIP(ip) === text;
+    const value = canonicalIPv4Value(text);
+    if (!canonical) expect(value, text).toBe(-1);
+    else expect(value, text).toBe(ip.bytes.reduce((v, b) => v * 256 + b, 0));
+  };
+
+  it('is the address value exactly for text that parseIP + formatIP give back unchanged', () => {
+    for (const t of [
+      '0.0.0.0',
+      '255.255.255.255',
+      '10.244.1.7',
+      '010.244.1.7',
+      '10.244.01.7',
+      '10.0.0.00',
+      '256.1.1.1',
+      '1.2.3',
+      '1.2.3.4.5',
+      '1..2.3',
+      '.1.2.3',
+      '1.2.3.',
+      '1.2.3.4 ',
+      '::ffff:1.2.3.4',
+      'fd00::1',
+      '',
+      '1234.1.1.1',
+    ])
+      expectAgrees(t);
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.ipV4(),
+          fc.ipV4Extended(),
+          fc.ipV6(),
+          fc.string({ maxLength: 16 }),
+          fc.array(fc.integer({ min: 0, max: 999 }), { minLength: 3, maxLength: 5 }).map((g) => g.join('.')),
+        ),
+        (t) => expectAgrees(t),
+      ),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('leaves normalizeIP unchanged', () => {
+    expect(normalizeIP('10.96.0.1')).toBe('10.96.0.1');
+    expect(normalizeIP('010.096.000.001')).toBe('10.96.0.1');
+    expect(normalizeIP('::ffff:10.96.0.1')).toBe('10.96.0.1');
   });
 });

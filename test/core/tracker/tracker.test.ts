@@ -1,7 +1,8 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { SourceEvent } from '../../../core/model/events.js';
 import type { KubeEndpointSlice, KubeNode, KubeService } from '../../../core/model/kube.js';
-import { Tracker } from '../../../core/tracker/tracker.js';
+import { servicesEquivalent, slicesEquivalent, Tracker } from '../../../core/tracker/tracker.js';
 import { endpoint, makeNode, makeService, makeSlice, NODE } from '../../support/fixtures.js';
 
 const upsert = (
@@ -386,5 +387,206 @@ describe('Tracker copy-on-write', () => {
     t.apply(del('services', makeService({ name: 'a' })));
     expect([...s1.services.keys()]).toEqual(['default/a']);
     expect([...t.state().services.keys()]).toEqual(['default/b']);
+  });
+});
+
+describe('Tracker change reporting (changedServicesSince)', () => {
+  const changed = (s: ReturnType<Tracker['state']>, earlier: ReturnType<Tracker['state']>): string[] =>
+    [...(s.changedServicesSince?.(earlier) ?? ['(cannot tell)'])].sort();
+
+  it('names the Services whose object or slice group changed, across several states', () => {
+    const t = new Tracker(NODE);
+    t.apply(replace('services', [makeService({ name: 'web' }), makeService({ name: 'api' })]));
+    t.apply(replace('endpointslices', [makeSlice({ name: 'web-1', service: 'web' })]));
+    const s0 = t.state();
+    expect(changed(s0, s0)).toEqual([]);
+
+    t.apply(
+      upsert('endpointslices', makeSlice({ name: 'web-1', service: 'web', endpoints: ['10.244.1.9'] })),
+    );
+    const s1 = t.state();
+    expect(changed(s1, s0)).toEqual(['default/web']);
+
+    // A slice moves from web to api: both groups changed.
+    t.apply(upsert('endpointslices', makeSlice({ name: 'web-1', service: 'api' })));
+    const s2 = t.state();
+    expect(changed(s2, s1)).toEqual(['default/api', 'default/web']);
+
+    // A Service change, a slice without owner (no Service affected), a no-op relist.
+    t.apply(upsert('services', makeService({ name: 'db', clusterIP: '10.96.0.12' })));
+    const orphan = makeSlice({ name: 'orphan' });
+    delete orphan.metadata!.labels;
+    t.apply(upsert('endpointslices', orphan));
+    const s3 = t.state();
+    expect(changed(s3, s2)).toEqual(['default/db']);
+    // Over several states: the union, in either direction.
+    expect(changed(s3, s0)).toEqual(['default/api', 'default/db', 'default/web']);
+    expect(changed(s0, s3)).toEqual(['default/api', 'default/db', 'default/web']);
+
+    // Deleting a Service and the last slice of a group.
+    t.apply(del('services', makeService({ name: 'web' })));
+    t.apply(del('endpointslices', makeSlice({ name: 'web-1', service: 'api' })));
+    const s4 = t.state();
+    expect(changed(s4, s3)).toEqual(['default/api', 'default/web']);
+    expect(s4.slicesByService.has('default/api')).toBe(false);
+
+    // A node change is not a Service change (the planner compares node facts itself).
+    t.apply(upsert('nodes', makeNode({ zone: 'z9' })));
+    const s5 = t.state();
+    expect(s5).not.toBe(s4);
+    expect(changed(s5, s4)).toEqual([]);
+  });
+
+  it('cannot tell for a state of another tracker or a hand-made one', () => {
+    const a = new Tracker(NODE);
+    const b = new Tracker(NODE);
+    a.apply(upsert('services', makeService()));
+    b.apply(upsert('services', makeService()));
+    expect(a.state().changedServicesSince?.(b.state())).toBeUndefined();
+    const handMade = { ...a.state(), services: new Map(a.state().services) };
+    expect(a.state().changedServicesSince?.(handMade)).toBeUndefined();
+  });
+
+  it('earlier states keep their contents while many later changes are published', () => {
+    const t = new Tracker(NODE);
+    const states: { state: ReturnType<Tracker['state']>; slices: [string, unknown][] }[] = [];
+    for (let i = 0; i < 300; i++) {
+      const svc = `s${i % 37}`;
+      if (i % 11 === 5) t.apply(del('endpointslices', makeSlice({ name: `${svc}-1`, service: svc })));
+      else
+        t.apply(
+          upsert(
+            'endpointslices',
+            makeSlice({ name: `${svc}-1`, service: svc, endpoints: [`10.244.${i % 250}.1`] }),
+          ),
+        );
+      const state = t.state();
+      states.push({ state, slices: [...state.endpointSlices].map(([k, v]) => [k, clone(v)]) });
+    }
+    for (const { state, slices } of states) {
+      expect([...state.endpointSlices].map(([k, v]) => [k, clone(v)])).toEqual(slices);
+      for (const group of state.slicesByService.values())
+        for (const s of group) expect(state.endpointSlices.get(`default/${s.metadata!.name}`)).toBe(s);
+    }
+  });
+});
+
+describe('Tracker state, checked against a from-scratch model (property)', () => {
+  const names = ['web', 'api', 'db'];
+  const namespaces = ['default', 'shop'];
+  const svcArb = fc
+    .record({
+      name: fc.constantFrom(...names),
+      namespace: fc.constantFrom(...namespaces),
+      n: fc.integer({ min: 1, max: 3 }),
+      rv: fc.integer({ min: 1, max: 3 }),
+    })
+    .map((s) =>
+      makeService({
+        name: s.name,
+        namespace: s.namespace,
+        clusterIP: `10.96.0.${s.n}`,
+        resourceVersion: String(s.rv),
+      }),
+    );
+  const sliceArb = fc
+    .record({
+      name: fc.constantFrom('s1', 's2', 's3', 's4'),
+      namespace: fc.constantFrom(...namespaces),
+      owner: fc.option(fc.constantFrom(...names), { nil: undefined }),
+      ip: fc.integer({ min: 1, max: 3 }),
+      rv: fc.integer({ min: 1, max: 3 }),
+    })
+    .map((s) => {
+      const slice = makeSlice({
+        name: s.name,
+        namespace: s.namespace,
+        service: s.owner ?? 'x',
+        endpoints: [`10.244.1.${s.ip}`],
+        resourceVersion: String(s.rv),
+      });
+      if (s.owner === undefined) delete slice.metadata!.labels;
+      return slice;
+    });
+  const eventArb: fc.Arbitrary<SourceEvent> = fc.oneof(
+    svcArb.map((o) => upsert('services', o)),
+    sliceArb.map((o) => upsert('endpointslices', o)),
+    sliceArb.map((o) => upsert('endpointslices', o)),
+    svcArb.map((o) => del('services', o)),
+    sliceArb.map((o) => del('endpointslices', o)),
+    fc.array(svcArb, { maxLength: 4 }).map((l) => replace('services', l)),
+    fc.array(sliceArb, { maxLength: 6 }).map((l) => replace('endpointslices', l)),
+  );
+
+  /** slicesByService as makeState builds it from the slices alone. */
+  function grouped(slices: ReadonlyMap<string, KubeEndpointSlice>): Map<string, KubeEndpointSlice[]> {
+    const out = new Map<string, KubeEndpointSlice[]>();
+    for (const key of [...slices.keys()].sort()) {
+      const s = slices.get(key) as KubeEndpointSlice;
+      const svc = s.metadata?.labels?.['kubernetes.io/service-name'];
+      if (!svc) continue;
+      const gk = `${s.metadata?.namespace}/${svc}`;
+      out.set(gk, [...(out.get(gk) ?? []), s]);
+    }
+    return out;
+  }
+
+  it('groups, keeps earlier states intact and reports every changed Service', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(eventArb, fc.boolean()), { minLength: 1, maxLength: 40 }), (steps) => {
+        const t = new Tracker(NODE);
+        const model = {
+          services: new Map<string, KubeService>(),
+          slices: new Map<string, KubeEndpointSlice>(),
+        };
+        const states: { state: ReturnType<Tracker['state']>; services: string; slices: string }[] = [];
+        for (const [event, read] of steps) {
+          t.apply(event);
+          // The model: what the API holds (the tracker may keep an equivalent older object).
+          const m = event.resource === 'services' ? model.services : model.slices;
+          const keyOf = (o: { metadata?: { namespace?: string; name?: string } }): string =>
+            `${o.metadata?.namespace}/${o.metadata?.name}`;
+          if (event.type === 'upsert') m.set(keyOf(event.object), event.object as never);
+          else if (event.type === 'delete') m.delete(keyOf(event.object));
+          else if (event.type === 'replace') {
+            m.clear();
+            for (const o of event.objects) m.set(keyOf(o), o as never);
+          }
+          if (!read) continue;
+          const state = t.state();
+          expect([...state.services.keys()].sort()).toEqual([...model.services.keys()].sort());
+          expect([...state.endpointSlices.keys()].sort()).toEqual([...model.slices.keys()].sort());
+          for (const [k, s] of model.slices)
+            expect(slicesEquivalent(state.endpointSlices.get(k)!, s)).toBe(true);
+          for (const [k, s] of model.services)
+            expect(servicesEquivalent(state.services.get(k)!, s)).toBe(true);
+          expect(new Map(state.slicesByService)).toEqual(grouped(state.endpointSlices));
+          states.push({
+            state,
+            services: JSON.stringify([...state.services].sort()),
+            slices: JSON.stringify([...state.slicesByService].sort()),
+          });
+        }
+        for (const a of states) {
+          expect(JSON.stringify([...a.state.services].sort())).toBe(a.services);
+          expect(JSON.stringify([...a.state.slicesByService].sort())).toBe(a.slices);
+          for (const b of states) {
+            const changed = b.state.changedServicesSince?.(a.state);
+            expect(changed).toBeDefined();
+            const keys = new Set([...a.state.services.keys(), ...b.state.services.keys()]);
+            for (const k of [...a.state.slicesByService.keys(), ...b.state.slicesByService.keys()])
+              keys.add(k);
+            for (const k of keys) {
+              if (
+                a.state.services.get(k) !== b.state.services.get(k) ||
+                a.state.slicesByService.get(k) !== b.state.slicesByService.get(k)
+              )
+                expect(changed!.has(k), k).toBe(true);
+            }
+          }
+        }
+      }),
+      { numRuns: 200 },
+    );
   });
 });
