@@ -239,15 +239,20 @@ function claimsOf(cfg: FamilyConfig, p: ServicePortPlan): string[] {
   if (validPort(p.port)) {
     const cip = canonicalIP(cfg.family, p.clusterIP);
     if (cip !== undefined) out.push(`D:${cip} . ${pr} . ${p.port}`);
-    for (const raw of [...(p.externalIPs ?? []), ...(p.loadBalancerIPs ?? [])]) {
-      const ip = canonicalIP(cfg.family, raw);
-      if (ip !== undefined) out.push(`D:${ip} . ${pr} . ${p.port}`);
+    for (const list of [p.externalIPs, p.loadBalancerIPs]) {
+      if (list === undefined) continue;
+      for (const raw of list) {
+        const ip = canonicalIP(cfg.family, raw);
+        if (ip !== undefined) out.push(`D:${ip} . ${pr} . ${p.port}`);
+      }
     }
   }
   if (cfg.nodePorts.enabled && validPort(p.nodePort)) out.push(`N:${pr} . ${p.nodePort}`);
   if (out.length <= 1 || (out.length === 2 && out[0] !== out[1])) return out;
   return [...new Set(out)];
 }
+
+const NO_RANGES: { readonly cidrs: readonly string[]; readonly invalid: number } = { cidrs: [], invalid: 0 };
 
 // Shared, never written: affinity() runs only when a timeout is set, i.e. with fresh Maps.
 const NO_AFFINITY_SETS = new Map<string, string>();
@@ -302,7 +307,10 @@ function contribute(cfg: FamilyConfig, p: ServicePortPlan, wins: (claim: string)
         : 'reject';
   const externalMasq = !p.externalPolicyLocal;
   const hairpin = new Set<string>();
-  const usedKeys = new Set<string>();
+  // destination keys already handled (the ClusterIP's, then external ones): only Service ports
+  // with external destinations need the set
+  let usedKeys: Set<string> | undefined;
+  let clusterKey: string | undefined;
 
   const affinity = (path: 'int' | 'ext', eps: readonly EndpointPlan[], markFirst: boolean): string => {
     const dispatch = affinityChain(p.id, path, timeout!);
@@ -363,7 +371,7 @@ function contribute(cfg: FamilyConfig, p: ServicePortPlan, wins: (claim: string)
     if (clusterIP !== undefined) {
       el(SETS.clusterIPs, clusterIP, undefined);
       const key = `${clusterIP} . ${pr} . ${p.port}`;
-      usedKeys.add(key);
+      clusterKey = key;
       if (wins(`D:${key}`)) {
         if (internalVerdict === 'forward')
           forward(SETS.serviceIPs, SETS.ipEndpoints, key, internal.eps, 'ip', 'int', false);
@@ -372,17 +380,28 @@ function contribute(cfg: FamilyConfig, p: ServicePortPlan, wins: (claim: string)
     } else if (p.clusterIP !== undefined && p.clusterIP !== '' && p.clusterIP !== 'None') {
       skipped++;
     }
-    // externalIPs and load-balancer IPs
-    const lbSet = new Set((p.loadBalancerIPs ?? []).map((ip) => canonicalIP(cfg.family, ip)));
-    const ranges = normalizeCIDRs(cfg.family, p.loadBalancerSourceRanges ?? []);
+    // externalIPs and load-balancer IPs (most Service ports have none: allocate nothing then)
+    const externalDestinations =
+      (p.externalIPs?.length ?? 0) + (p.loadBalancerIPs?.length ?? 0) > 0
+        ? [...(p.externalIPs ?? []), ...(p.loadBalancerIPs ?? [])]
+        : [];
+    const lbSet =
+      externalDestinations.length > 0
+        ? new Set((p.loadBalancerIPs ?? []).map((ip) => canonicalIP(cfg.family, ip)))
+        : undefined;
+    const ranges =
+      (p.loadBalancerSourceRanges?.length ?? 0) > 0
+        ? normalizeCIDRs(cfg.family, p.loadBalancerSourceRanges!)
+        : NO_RANGES;
     skipped += ranges.invalid;
-    for (const raw of [...(p.externalIPs ?? []), ...(p.loadBalancerIPs ?? [])]) {
+    for (const raw of externalDestinations) {
       const ip = canonicalIP(cfg.family, raw);
       if (ip === undefined) {
         skipped++;
         continue;
       }
       const key = `${ip} . ${pr} . ${p.port}`;
+      usedKeys ??= new Set(clusterKey === undefined ? [] : [clusterKey]);
       if (usedKeys.has(key)) continue;
       usedKeys.add(key);
       if (!wins(`D:${key}`)) continue;
@@ -400,7 +419,7 @@ function contribute(cfg: FamilyConfig, p: ServicePortPlan, wins: (claim: string)
         el(SETS.noEndpointServices, key, verdictElement(externalVerdict));
       }
       shortCircuitPath(SETS.shortCircuitIPs, SETS.shortCircuitIPEndpoints, key, 'sc');
-      if (lbSet.has(ip) && ranges.cidrs.length > 0) {
+      if (lbSet?.has(ip) === true && ranges.cidrs.length > 0) {
         el(SETS.firewallIPs, key, undefined);
         for (const c of ranges.cidrs) el(SETS.firewallAllow, `${key} . ${c}`, undefined);
       }
