@@ -16,6 +16,10 @@ command -v iptables >/dev/null 2>&1 || need+=(iptables)
 command -v ipset >/dev/null 2>&1 || need+=(ipset)
 command -v conntrack >/dev/null 2>&1 || need+=(conntrack)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+# The userspace benchmark's load generators (test/bench/userspace.bench.ts): connection rate
+# and streamed throughput with sender and receiver in C.
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
+command -v iperf3 >/dev/null 2>&1 || need+=(iperf3)
 # SCTP probes in the end-to-end tests use a raw socket from Python 3.
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 if [ ${#need[@]} -gt 0 ]; then

@@ -1,6 +1,7 @@
 /** What the TCP and UDP frontends need from the backend that owns them. */
 import type { IPFamily, Logger } from '../sdk/index.js';
 import type { Matcher } from '../../matcher/src/index.js';
+import type { BufferPool } from './buffer-pool.js';
 
 export interface RelayContext {
   /** The matcher of the current snapshot. */
@@ -14,6 +15,13 @@ export interface RelayContext {
   /** Connect timeout of each attempt; its length is the most endpoints tried per connection. */
   readonly connectTimeoutsMs: readonly number[];
   readonly logger: Logger;
-  /** Count a new connection or flow by outcome (forward, reject, drop, no-match, retried, unreachable). */
+  /**
+   * Count a new connection or flow by outcome (forward, reject, drop, no-match, retried,
+   * unreachable). Cheap: the backend adds the counts to its metrics about once a second.
+   */
   count(protocol: 'TCP' | 'UDP', outcome: string): void;
+  /** Read buffers of the TCP relay. */
+  readonly buffers: BufferPool;
+  /** Accepted TCP sockets read into relay buffers too (see `withOnread` in tcp-frontend.ts). */
+  readonly onreadAccepted: boolean;
 }

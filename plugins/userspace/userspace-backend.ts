@@ -16,6 +16,7 @@ import type {
   SnapshotDelta,
   SyncResult,
 } from '../sdk/index.js';
+import { BufferPool, type BufferPoolOptions } from './buffer-pool.js';
 import { frontendsOf, type Frontend } from './frontends.js';
 import type { RelayContext } from './relay-context.js';
 import { renderCleanup, renderTable } from './render.js';
@@ -41,6 +42,18 @@ export interface UserspaceOptions {
   readonly drainTimeoutMs?: number;
   /** How often expired UDP flows are closed (default 1000 ms). */
   readonly sweepIntervalMs?: number;
+  /**
+   * New connections and flows are counted in memory and added to the metrics this long after
+   * the first uncounted one (default 1000 ms; 0: at once).
+   */
+  readonly metricsFlushMs?: number;
+  /** Read buffers of the TCP relay (sizes, how many large ones at most). */
+  readonly buffers?: BufferPoolOptions;
+  /**
+   * Accepted client sockets read into the relay's own buffers as upstream sockets do (default
+   * true; false: Node's 64 KiB reads and 'data' events for the client → endpoint direction).
+   */
+  readonly onreadAccepted?: boolean;
   readonly now?: () => number;
 }
 
@@ -76,6 +89,9 @@ export class UserspaceBackend implements ProxyBackend {
   private readonly relay: RelayContext;
   private readonly drainTimeoutMs: number;
   private programmedFamilies = new Set<IPFamily>();
+  /** `${protocol}|${outcome}` → new connections / flows not yet added to the metrics. */
+  private readonly uncounted = new Map<string, number>();
+  private flushTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly ctx: BackendContext,
@@ -96,12 +112,35 @@ export class UserspaceBackend implements ProxyBackend {
       nodeAddress: (family) => this.primary[family],
       connectTimeoutsMs: options.connectTimeoutsMs ?? DEFAULT_CONNECT_TIMEOUTS_MS,
       logger: ctx.logger,
-      count: (protocol, outcome): void =>
-        ctx.metrics.counter('userspace_flows_total', 'New TCP connections and UDP flows by outcome.', 1, {
-          protocol,
-          outcome,
-        }),
+      count: (protocol, outcome): void => this.count(protocol, outcome),
+      buffers: new BufferPool(options.buffers),
+      onreadAccepted: options.onreadAccepted ?? true,
     };
+  }
+
+  private count(protocol: 'TCP' | 'UDP', outcome: string): void {
+    const key = `${protocol}|${outcome}`;
+    this.uncounted.set(key, (this.uncounted.get(key) ?? 0) + 1);
+    const delay = this.options.metricsFlushMs ?? 1000;
+    if (delay <= 0) this.flushCounts();
+    else if (this.flushTimer === undefined) {
+      this.flushTimer = setTimeout(() => this.flushCounts(), delay);
+      this.flushTimer.unref();
+    }
+  }
+
+  /** Add the connections and flows counted since the last flush to the metrics. */
+  private flushCounts(): void {
+    if (this.flushTimer !== undefined) clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    for (const [key, n] of this.uncounted) {
+      const [protocol = '', outcome = ''] = key.split('|');
+      this.ctx.metrics.counter('userspace_flows_total', 'New TCP connections and UDP flows by outcome.', n, {
+        protocol,
+        outcome,
+      });
+    }
+    this.uncounted.clear();
   }
 
   async probe(): Promise<BackendSupport> {
@@ -121,6 +160,11 @@ export class UserspaceBackend implements ProxyBackend {
   /** Listener port by frontend key (tests, diagnostics). */
   listenerPorts(): ReadonlyMap<string, number> {
     return new Map([...this.frontends].map(([k, v]) => [k, v.port]));
+  }
+
+  /** The TCP relay's read buffers (tests, diagnostics). */
+  get relayBuffers(): BufferPool {
+    return this.relay.buffers;
   }
 
   /** The matcher (after the first sync). */
@@ -304,6 +348,7 @@ export class UserspaceBackend implements ProxyBackend {
   }
 
   async close(): Promise<void> {
+    this.flushCounts();
     if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
     this.sweepTimer = undefined;
     for (const v of this.frontends.values()) v.server.destroy();

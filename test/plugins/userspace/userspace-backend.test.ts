@@ -135,6 +135,7 @@ describe('userspace backend (real sockets on loopback)', () => {
       matcher: new ReferenceMatcher({ seed: 42 }),
       listenHosts: { IPv4: '127.0.0.1' },
       connectTimeoutsMs: [300, 300, 300],
+      metricsFlushMs: 0,
     });
   });
 
