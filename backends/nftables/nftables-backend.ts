@@ -82,13 +82,13 @@ export class NftablesBackend implements ProxyBackend {
     let conntrackDeletions = 0;
     const deletions: ConntrackDeletion[] = [];
     if (prev !== undefined) {
-      deletions.push(...staleUdpFlows(prev, snapshot));
+      for (const item of staleUdpFlows(prev, snapshot)) deletions.push(item);
     } else if ([...snapshot.servicePorts.values()].some((p) => p.protocol === 'UDP')) {
       // first sync of this process: nothing is known about before, so only flows that nothing
       // DNATed are swept (live, DNATed UDP flows survive a restart)
       for (const family of snapshot.families) {
         const listing = await listUdpConntrack(this.ctx.executor, family, this.ctx.logger);
-        deletions.push(...unhandledUdpFlows(snapshot, family, listing));
+        for (const item of unhandledUdpFlows(snapshot, family, listing)) deletions.push(item);
       }
     }
     conntrackDeletions = deletions.length;

@@ -859,9 +859,9 @@ function renderFullFamily(cfg: FamilyConfig, snapshot: Snapshot, perStatement: n
       chains++;
     }
   }
-  blocks.push(...affSets);
+  for (const item of affSets) blocks.push(item);
   const fixed = fixedChains(cfg);
-  blocks.push(...fixed.slice(0, 2).map(([n, h, r]) => chainBlock(n, h, r)));
+  for (const item of fixed.slice(0, 2).map(([n, h, r]) => chainBlock(n, h, r))) blocks.push(item);
   for (const kind of GROUP_KINDS) {
     for (let n = 1; n <= PRECREATED_GROUPS; n++) state.groupChains.add(groupChain(kind, n));
   }
@@ -870,8 +870,8 @@ function renderFullFamily(cfg: FamilyConfig, snapshot: Snapshot, perStatement: n
     blocks.push(chainBlock(g, undefined, groupRules(cfg, g)));
     chains++;
   }
-  blocks.push(...affChains);
-  blocks.push(...fixed.slice(2).map(([n, h, r]) => chainBlock(n, h, r)));
+  for (const item of affChains) blocks.push(item);
+  for (const item of fixed.slice(2).map(([n, h, r]) => chainBlock(n, h, r))) blocks.push(item);
   chains += fixed.length;
   lines.push(`table ${cfg.table} {\n${blocks.join('\n')}\n}`);
   // element statements are built chunk by chunk (no list of every element text at 10k Services)
@@ -897,7 +897,7 @@ function renderFullFamily(cfg: FamilyConfig, snapshot: Snapshot, perStatement: n
     for (const k of state.shared.get(set)?.keys() ?? []) emit(set, sharedText(set, k));
   for (const set of SET_ORDER) {
     flush(set);
-    lines.push(...statements.get(set)!);
+    for (const item of statements.get(set)!) lines.push(item);
   }
   return {
     lines,
@@ -997,8 +997,8 @@ function renderIncrementalFamily(
   }
   const ordered = (m: Map<SetName, string[]>): Map<SetName, string[]> =>
     new Map(SET_ORDER.filter((s) => m.has(s)).map((s) => [s, m.get(s)!]));
-  lines.push(...elementStatements('delete', t, ordered(dels), perStatement));
-  lines.push(...elementStatements('add', t, ordered(adds), perStatement));
+  for (const item of elementStatements('delete', t, ordered(dels), perStatement)) lines.push(item);
+  for (const item of elementStatements('add', t, ordered(adds), perStatement)) lines.push(item);
   // 4. stale affinity chains and sets, 5. unused group chains
   for (const name of goneAffChains) {
     lines.push(`delete chain ${t} ${name}`);
@@ -1061,7 +1061,7 @@ export function planSync(
         lines.push(`add table ${tableRef(f)}`, `delete table ${tableRef(f)}`);
     }
   }
-  for (const r of results) lines.push(...r.lines);
+  for (const r of results) for (const l of r.lines) lines.push(l);
   const sum = (f: (r: FamilyResult) => number): number => results.reduce((a, r) => a + f(r), 0);
   return {
     script: lines.length > 0 ? lines.join('\n') + '\n' : '',

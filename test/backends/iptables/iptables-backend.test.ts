@@ -6,7 +6,11 @@
 import { describe, expect, it } from 'vitest';
 import { FakeExecutor } from '../../../backends/exec/executor.js';
 import { iptablesRegistration, IptablesBackend } from '../../../backends/iptables/index.js';
-import { BUCKET_MIN_OPTION, bucketMinOption } from '../../../backends/iptables/iptables-backend.js';
+import {
+  BUCKET_MIN_OPTION,
+  bucketMinOption,
+  cleanupLines,
+} from '../../../backends/iptables/iptables-backend.js';
 import { DEFAULT_BUCKET_MIN } from '../../../backends/iptables/render.js';
 import { endpointChainName } from '../../../backends/iptables/names.js';
 import { JUMPS, jumpInsertLine, jumpPresent } from '../../../backends/iptables/jumps.js';
@@ -132,6 +136,36 @@ describe('IptablesBackend', () => {
     expect(restores[1]!.stdin).toContain('10.244.1.1:8080');
     expect(restores[1]!.stdin).toContain('10.244.1.5:8080');
     expect(exec.callsTo('iptables-legacy-save')).toHaveLength(2);
+  });
+
+  it('a later full sync lists only the built-in chains of the jumps, and puts back a jump removed behind our back', async () => {
+    const exec = new FakeExecutor();
+    exec.on((c) => {
+      if (c.command !== 'iptables-legacy' || !c.args.includes('-S')) return undefined;
+      const chain = c.args.at(-1)!;
+      const table = c.args[c.args.indexOf('-t') + 1];
+      // every jump is in place except the one in nat PREROUTING
+      const lines = JUMPS.filter(
+        (j) => j.chain === chain && j.table === table && !(table === 'nat' && chain === 'PREROUTING'),
+      )
+        .map((j) => jumpInsertLine(j).replace(`-I ${chain} 1 `, `-A ${chain} `))
+        .join('\n');
+      return { stdout: `-P ${chain} ACCEPT\n${lines}\n` };
+    });
+    const { backend } = make('legacy', exec);
+    const s1 = snapshot([a, b]);
+    await backend.sync(s1, fullDelta(s1));
+    exec.calls.length = 0;
+    await backend.sync(s1, fullDelta(s1));
+    expect(exec.callsTo('iptables-legacy-save')).toHaveLength(0);
+    const listed = exec.callsTo('iptables-legacy').map((c) => c.args.slice(-3).join(' '));
+    expect(new Set(listed).size).toBe(listed.length);
+    expect(listed.length).toBeGreaterThan(0);
+    for (const j of JUMPS) expect(listed).toContain(`${j.table} -S ${j.chain}`);
+    const text = exec.callsTo('iptables-legacy-restore')[0]!.stdin!;
+    const inserts = text.split('\n').filter((l) => l.startsWith('-I '));
+    expect(inserts).toHaveLength(JUMPS.filter((j) => j.table === 'nat' && j.chain === 'PREROUTING').length);
+    expect(inserts[0]).toMatch(/^-I PREROUTING 1 .*-j SY-SERVICES$/);
   });
 
   it('an endpoint change writes neither the dispatch chains nor the filter table; adding a Service writes the dispatch', async () => {
@@ -368,6 +402,49 @@ describe('IptablesBackend', () => {
       expect(text).not.toContain('KUBE-');
       expect(text).not.toContain('-A INPUT');
     }
+  });
+
+  it('cleanup deletes port by port in descending hash order, after the jumps and the flush of the rest', () => {
+    const a = 'SY-bbbbbbbbbbbbbbbb';
+    const b = 'SY-cccccccccccccccc';
+    const lines = cleanupLines(
+      [`${a}-SVC`, 'SY-SERVICES', `${b}-SVC`, `${a}-qwertyui`, `${b}-asdfghjk`, 'SY-SEP-OLDNAMING0000'],
+      ['-D PREROUTING -j SY-SERVICES'],
+    );
+    expect(lines).toEqual([
+      '-D PREROUTING -j SY-SERVICES',
+      ':SY-SERVICES - [0:0]',
+      ':SY-SEP-OLDNAMING0000 - [0:0]',
+      `:${b}-SVC - [0:0]`,
+      `:${b}-asdfghjk - [0:0]`,
+      `-X ${b}-SVC`,
+      `-X ${b}-asdfghjk`,
+      `:${a}-SVC - [0:0]`,
+      `:${a}-qwertyui - [0:0]`,
+      `-X ${a}-SVC`,
+      `-X ${a}-qwertyui`,
+      '-X SY-SERVICES',
+      '-X SY-SEP-OLDNAMING0000',
+    ]);
+  });
+
+  it('cleanup of a kernel holding 150k of our chains (10k Services × 10 endpoints and more) goes through', async () => {
+    const names = Array.from(
+      { length: 150_000 },
+      (_, i) => `SY-${String.fromCharCode(97 + (i % 26)).repeat(8)}${i.toString(36).padStart(8, 'a')}-SVC`,
+    );
+    const exec = new FakeExecutor();
+    exec.on((c) =>
+      c.command.endsWith('-save') && c.args.includes('nat')
+        ? {
+            stdout: `*nat\n:PREROUTING ACCEPT [0:0]\n${names.map((n) => `:${n} - [0:0]`).join('\n')}\nCOMMIT\n`,
+          }
+        : undefined,
+    );
+    const { backend } = make('legacy', exec);
+    await backend.cleanup();
+    const text = exec.callsTo('iptables-legacy-restore').find((c) => c.stdin)!.stdin!;
+    expect(text.split('\n').filter((l) => l.startsWith('-X '))).toHaveLength(names.length);
   });
 
   it('by default clears the UDP conntrack entries of an endpoint that went away, after the restore', async () => {

@@ -163,6 +163,37 @@ for (const variant of ['legacy', 'nft'] as const) {
       expect(r.stats!.natRules).toBeGreaterThan(20);
     });
 
+    it('a later full sync of the same backend (the periodic resync) restores a jump deleted behind our back, once', async () => {
+      const backend = makeBackend();
+      await backend.sync(s1, fullDelta(s1));
+      const jump = '-A PREROUTING -m comment --comment "switchyard service portals" -j SY-SERVICES';
+      inNs(
+        `iptables-${variant}`,
+        '-w',
+        '5',
+        '-t',
+        'nat',
+        '-D',
+        'PREROUTING',
+        '-m',
+        'comment',
+        '--comment',
+        'switchyard service portals',
+        '-j',
+        'SY-SERVICES',
+      );
+      expect(save()).not.toContain(jump);
+      await backend.sync(s1, fullDelta(s1));
+      await backend.sync(s1, fullDelta(s1));
+      const out = save();
+      expect(out.split('\n').filter((l) => l === jump)).toHaveLength(1);
+      // every jump exactly once: 13 lines in built-in chains jumping to ours, no duplicates
+      const jumps = out
+        .split('\n')
+        .filter((l) => /^-A (PREROUTING|INPUT|FORWARD|OUTPUT|POSTROUTING) .*-j SY-/.test(l));
+      expect(jumps).toHaveLength(JUMPS.length);
+    });
+
     it('partial sync rewrites only the changed Service, deletes its stale SEP and a removed Service', async () => {
       const backend = makeBackend();
       await backend.sync(s1, fullDelta(s1)); // a restart: full sync over our own rules
