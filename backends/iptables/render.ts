@@ -266,8 +266,11 @@ function verdictTarget(v: TrafficVerdict): string {
   return v === 'drop' ? 'DROP' : 'REJECT';
 }
 
+/** `1/n` as kube-proxy writes it, precomputed for the endpoint counts that matter (a 10k render asks 100k times). */
+const PROBABILITIES: readonly string[] = Array.from({ length: 1025 }, (_, n) => (1 / n).toFixed(10));
+
 function probability(n: number): string {
-  return (1 / n).toFixed(10);
+  return n < PROBABILITIES.length ? PROBABILITIES[n]! : (1 / n).toFixed(10);
 }
 
 /** Which nat chains a Service port needs, from the snapshot's verdicts and endpoint lists only. */

@@ -100,6 +100,31 @@ describe('names', () => {
   });
 });
 
+describe('renderFamily: endpoint chain names', () => {
+  it('two endpoints of one port never share a chain, even when the name cache says they would', () => {
+    const p = plan({
+      name: 'clash',
+      clusterIP: '10.96.9.9',
+      endpoints: [ep('10.244.9.1'), ep('10.244.9.2')],
+    });
+    const taken = endpointChainName(p.id, '10.244.9.1', 8080);
+    // a cache that claims the second endpoint has the first one's name (what a hash collision looks like)
+    const names = new Map<string, string>([
+      [`${p.id}|10.244.9.1|8080`, taken],
+      [`${p.id}|10.244.9.2|8080`, taken],
+    ]);
+    const s = snapshot([p]);
+    const r = renderFamily(s, 'IPv4', fullDelta(s), undefined, { ...OPTS, names });
+    const seps = chainRules(r.text, 'nat', svcChain(p.id))
+      .map((l) => l.split(' -j ')[1]!)
+      .filter((t) => SEP.test(t));
+    expect(seps).toHaveLength(2);
+    expect(new Set(seps).size).toBe(2);
+    expect(seps).toContain(taken);
+    expect(names.get(`${p.id}|10.244.9.2|8080`)).not.toBe(taken);
+  });
+});
+
 describe('renderFamily: ClusterIP', () => {
   const web = plan({
     name: 'web',
