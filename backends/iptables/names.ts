@@ -1,8 +1,9 @@
 /**
  * Chain names of the iptables backend. Every chain switchyard owns starts with `SY-`. A Service
  * port's chains are `SY-<h>-SVC`, `-EXT`, `-SVX`, `-FW` and its endpoints' `SY-<h>-<e>`, where
- * `<h>` is 16 lowercase letters of the SHA-256 of the Service port id and `<e>` 8 of the endpoint
- * (at most 3 + 16 + 1 + 8 = 28 characters, iptables' limit). kube-proxy names them
+ * `<h>` is 16 lowercase letters of the SHA-256 of the Service port id and `<e>` 8 lowercase
+ * letters of a fast hash of the endpoint (unique within the port; at most 3 + 16 + 1 + 8 = 28
+ * characters, iptables' limit). kube-proxy names them
  * KUBE-SVC-<hash> / KUBE-SEP-<hash>; switchyard groups a port's chains under one prefix, and the
  * lowercase hashes sort after every fixed (uppercase) name, because iptables-nft 1.8.x keeps the
  * chain names a `--noflush` restore mentions in a sorted linked list: with kube-proxy's naming a
