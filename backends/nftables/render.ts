@@ -44,6 +44,41 @@ export interface RenderOptions {
   readonly masqueradeBit?: number;
   /** Elements per `add element` statement in a full sync. */
   readonly elementsPerStatement?: number;
+  /**
+   * A full sync declares a hash set or map that gets at least this many elements with
+   * `size` = 2 × its elements, rounded up to a power of two (default SIZE_HINT_MIN). The kernel
+   * then allocates its hash table once instead of growing it while 100k elements arrive
+   * (nft 1.60 → 1.52 s for a 10k-Service transaction). `size` is also the set's maximum (the
+   * kernel refuses a transaction that passes it), so an incremental sync that would pass it is
+   * made full instead, and the full sync declares larger sets (FamilyState.sizes / counts).
+   */
+  readonly sizeHintMin?: number;
+}
+
+/** Default RenderOptions.sizeHintMin. */
+export const SIZE_HINT_MIN = 4096;
+
+/** Sets and maps that may carry a `size` (hash types; interval sets are left alone). */
+const SIZED_SETS: ReadonlySet<SetName> = new Set<SetName>([
+  SETS.clusterIPs,
+  SETS.serviceIPs,
+  SETS.serviceNodePorts,
+  SETS.shortCircuitIPs,
+  SETS.shortCircuitNodePorts,
+  SETS.ipEndpoints,
+  SETS.nodePortEndpoints,
+  SETS.shortCircuitIPEndpoints,
+  SETS.shortCircuitNodePortEndpoints,
+  SETS.noEndpointServices,
+  SETS.noEndpointNodePorts,
+  SETS.firewallIPs,
+  SETS.hairpin,
+]);
+
+/** The `size` of a set that gets `count` elements in a full sync, or undefined for none. */
+function sizeHint(count: number, min: number): number | undefined {
+  if (count < min) return undefined;
+  return 2 ** Math.ceil(Math.log2(count * 2));
 }
 
 /** Sets whose elements several Service ports may share (reference-counted). */
@@ -111,6 +146,10 @@ interface FamilyState {
    * beyond those is upgraded to full.
    */
   readonly groupChains: Set<string>;
+  /** The `size` each hash set was declared with by the last full sync (RenderOptions.sizeHintMin). */
+  readonly sizes: Map<SetName, number>;
+  /** Elements in each of those sets: an incremental sync that would pass a size becomes full. */
+  readonly counts: Map<SetName, number>;
 }
 
 /** What the backend last applied successfully (kept in memory, never read from the kernel). */
@@ -201,20 +240,25 @@ function endpointsOf(
   cfg: FamilyConfig,
   list: readonly EndpointPlan[] | undefined,
 ): { eps: readonly EndpointPlan[]; bad: number } {
+  if (list === undefined) return { eps: [], bad: 0 };
+  // nearly always every endpoint is valid and canonical: then the list itself, nothing allocated
+  let clean = true;
+  for (const e of list) {
+    if (!e || !validPort(e.port) || canonicalIP(cfg.family, e.ip) !== e.ip) {
+      clean = false;
+      break;
+    }
+  }
+  if (clean) return { eps: list, bad: 0 };
   const eps: EndpointPlan[] = [];
   let bad = 0;
-  let rewritten = false;
-  for (const e of list ?? []) {
+  for (const e of list) {
     const ip = e ? canonicalIP(cfg.family, e.ip) : undefined;
     if (ip !== undefined && validPort(e.port)) {
-      if (ip === e.ip) eps.push(e);
-      else {
-        eps.push({ ...e, ip });
-        rewritten = true;
-      }
+      eps.push(ip === e.ip ? e : { ...e, ip });
     } else bad++;
   }
-  return { eps: list && bad === 0 && !rewritten ? list : eps, bad };
+  return { eps, bad };
 }
 
 function dnatTarget(cfg: FamilyConfig, e: EndpointPlan): string {
@@ -541,7 +585,22 @@ class FamilyDraft {
    * kernel accepted the script), so a small change costs a small commit.
    */
   commit(): FamilyState {
-    const target: FamilyState = this.direct ? emptyFamilyState() : this.base;
+    if (this.direct) {
+      // a full render's draft started empty: its own maps become the state (nothing copied),
+      // once entries that mean "absent" are dropped
+      for (const [id, c] of this.contributions) if (!c) this.contributions.delete(id);
+      for (const [k, list] of this.claims) if (list.length === 0) this.claims.delete(k);
+      for (const m of this.shared.values()) for (const [key, n] of m) if (n <= 0) m.delete(key);
+      for (const [g, n] of this.groups) if (n <= 0) this.groups.delete(g);
+      return {
+        ...emptyFamilyState(),
+        contributions: this.contributions as Map<string, Contribution>,
+        claims: this.claims,
+        shared: this.shared,
+        groups: this.groups,
+      };
+    }
+    const target: FamilyState = this.base;
     for (const [id, c] of this.contributions) {
       if (c) target.contributions.set(id, c);
       else target.contributions.delete(id);
@@ -576,6 +635,8 @@ function emptyFamilyState(): FamilyState {
     shared: new Map(),
     groups: new Map(),
     groupChains: new Set(),
+    sizes: new Map(),
+    counts: new Map(),
   };
 }
 
@@ -616,7 +677,7 @@ function nodePortCondition(cfg: FamilyConfig): string {
   return cfg.nodePorts.cidrs ? `${base} ${cfg.p} daddr @${SETS.nodePortAddresses}` : base;
 }
 
-function setDeclarations(cfg: FamilyConfig): string[] {
+function setDeclarations(cfg: FamilyConfig, sizes: ReadonlyMap<SetName, number> = new Map()): string[] {
   const a = cfg.addrType;
   const p = cfg.p;
   const dest = `${a} . inet_proto . inet_service`;
@@ -645,7 +706,11 @@ function setDeclarations(cfg: FamilyConfig): string[] {
     `set ${SETS.firewallAllow} { type ${dest} . ${a}; flags interval; }`,
     `set ${SETS.hairpin} { type ${a} . ${a}; }`,
   ];
-  return decl;
+  if (sizes.size === 0) return decl;
+  return decl.map((d) => {
+    const size = sizes.get(d.split(' ', 2)[1] as SetName);
+    return size === undefined ? d : `${d.slice(0, -2)} size ${size}; }`;
+  });
 }
 
 /** Fixed chains in dependency order (callees before callers), with their rules. */
@@ -836,7 +901,12 @@ function applyTouched(
   return { draft, changes, skipped };
 }
 
-function renderFullFamily(cfg: FamilyConfig, snapshot: Snapshot, perStatement: number): FamilyResult {
+function renderFullFamily(
+  cfg: FamilyConfig,
+  snapshot: Snapshot,
+  perStatement: number,
+  sizeHintMin: number,
+): FamilyResult {
   const { draft, changes, skipped } = applyTouched(
     cfg,
     snapshot,
@@ -845,8 +915,39 @@ function renderFullFamily(cfg: FamilyConfig, snapshot: Snapshot, perStatement: n
     true,
   );
   const state = draft.commit();
+  // element statements are built chunk by chunk (no list of every element text at 10k Services)
+  const statements = new Map<SetName, string[]>(SET_ORDER.map((set) => [set, []]));
+  const pending = new Map<SetName, string[]>(SET_ORDER.map((set) => [set, []]));
+  const counts = new Map<SetName, number>();
+  let added = 0;
+  const flush = (set: SetName): void => {
+    const items = pending.get(set)!;
+    if (items.length === 0) return;
+    statements.get(set)!.push(`add element ${cfg.table} ${set} { ${items.join(', ')} }`);
+    items.length = 0;
+  };
+  const emit = (set: SetName, text: string): void => {
+    const items = pending.get(set)!;
+    items.push(text);
+    added++;
+    counts.set(set, (counts.get(set) ?? 0) + 1);
+    if (items.length >= perStatement) flush(set);
+  };
+  for (const { after } of changes.values()) {
+    if (after) forEachUniqueElement(after, (set, key, value) => emit(set, elementText(key, value)));
+  }
+  for (const set of SHARED_SETS)
+    for (const k of state.shared.get(set)?.keys() ?? []) emit(set, sharedText(set, k));
+  const sizes = state.sizes;
+  for (const [set, n] of counts) {
+    const size = SIZED_SETS.has(set) ? sizeHint(n, sizeHintMin) : undefined;
+    if (size === undefined) continue;
+    sizes.set(set, size);
+    state.counts.set(set, n);
+  }
+
   const lines: string[] = [`add table ${cfg.table}`, `delete table ${cfg.table}`];
-  const blocks: string[] = setDeclarations(cfg).map((d) => `\t${d}`);
+  const blocks: string[] = setDeclarations(cfg, sizes).map((d) => `\t${d}`);
   let chains = 0;
   // affinity objects
   const affSets: string[] = [];
@@ -874,27 +975,6 @@ function renderFullFamily(cfg: FamilyConfig, snapshot: Snapshot, perStatement: n
   for (const item of fixed.slice(2).map(([n, h, r]) => chainBlock(n, h, r))) blocks.push(item);
   chains += fixed.length;
   lines.push(`table ${cfg.table} {\n${blocks.join('\n')}\n}`);
-  // element statements are built chunk by chunk (no list of every element text at 10k Services)
-  const statements = new Map<SetName, string[]>(SET_ORDER.map((set) => [set, []]));
-  const pending = new Map<SetName, string[]>(SET_ORDER.map((set) => [set, []]));
-  let added = 0;
-  const flush = (set: SetName): void => {
-    const items = pending.get(set)!;
-    if (items.length === 0) return;
-    statements.get(set)!.push(`add element ${cfg.table} ${set} { ${items.join(', ')} }`);
-    items.length = 0;
-  };
-  const emit = (set: SetName, text: string): void => {
-    const items = pending.get(set)!;
-    items.push(text);
-    added++;
-    if (items.length >= perStatement) flush(set);
-  };
-  for (const { after } of changes.values()) {
-    if (after) forEachUniqueElement(after, (set, key, value) => emit(set, elementText(key, value)));
-  }
-  for (const set of SHARED_SETS)
-    for (const k of state.shared.get(set)?.keys() ?? []) emit(set, sharedText(set, k));
   for (const set of SET_ORDER) {
     flush(set);
     for (const item of statements.get(set)!) lines.push(item);
@@ -1009,9 +1089,20 @@ function renderIncrementalFamily(
   let elementsDeleted = 0;
   for (const l of adds.values()) elementsAdded += l.length;
   for (const l of dels.values()) elementsDeleted += l.length;
+  // a set declared with a size must not pass it (the kernel would refuse the transaction)
+  const counts = new Map<SetName, number>();
+  for (const [set, size] of base.sizes) {
+    const n = (base.counts.get(set) ?? 0) + (adds.get(set)?.length ?? 0) - (dels.get(set)?.length ?? 0);
+    if (n > size) return { needsFull: true };
+    counts.set(set, n);
+  }
   return {
     lines,
-    commit: () => draft.commit(),
+    commit: () => {
+      const state = draft.commit();
+      for (const [set, n] of counts) state.counts.set(set, n);
+      return state;
+    },
     elementsAdded,
     elementsDeleted,
     chainsAdded,
@@ -1052,7 +1143,7 @@ export function planSync(
   }
   if (full) {
     for (const cfg of configs) {
-      const r = renderFullFamily(cfg, snapshot, perStatement);
+      const r = renderFullFamily(cfg, snapshot, perStatement, options.sizeHintMin ?? SIZE_HINT_MIN);
       results.push(r);
     }
     // families not programmed any more: remove leftovers (ours only)

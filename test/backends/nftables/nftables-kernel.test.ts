@@ -12,6 +12,7 @@ import {
   type Executor,
 } from '../../../backends/exec/executor.js';
 import { nftablesRegistration } from '../../../backends/nftables/index.js';
+import { planSync, renderCleanup } from '../../../backends/nftables/render.js';
 import { silentLogger } from '../../../core/log.js';
 import type { BackendContext } from '../../../plugins/sdk/index.js';
 import { describeE2E, kernelUnavailableReason } from '../../support/e2e-gate.js';
@@ -201,6 +202,60 @@ describeE2E(
       expect(await listTable(exec, 'ip')).toBeUndefined();
       expect(await listTable(exec, 'ip6')).toBeUndefined();
       expect(await listTable(exec, 'ip', 'other')).toBeDefined();
+    });
+
+    it('size hints: a full sync sizes hash sets 2× their elements; a sync that would pass a size is full and resizes', async () => {
+      const ports = (n: number) =>
+        Array.from({ length: n }, (_, i) =>
+          servicePort({
+            name: `s${i}`,
+            clusterIP: `10.96.7.${i + 1}`,
+            clusterEndpoints: [endpoint(`10.244.7.${i + 1}`, 8080)],
+          }),
+        );
+      const apply = (script: string) => exec.run('nft', ['-f', '-'], { stdin: script });
+      const sizeOf = async (kind: 'set' | 'map', name: string): Promise<string | undefined> =>
+        /\bsize (\d+)/.exec((await exec.run('nft', ['list', kind, 'ip', 'switchyard', name])).stdout)?.[1];
+      const opts = { masqueradeBit: 14, sizeHintMin: 1 };
+      const s1 = snapshotOf(ports(3), { families: ['IPv4'] });
+      const p1 = planSync(s1, fullDelta(s1), undefined, opts);
+      expect(p1.script).toMatch(/set cluster-ips \{ type ipv4_addr; size 8; \}/);
+      expect(p1.script).toMatch(/set cluster-cidrs \{ type ipv4_addr; flags interval; auto-merge;[^}]*\}/);
+      expect(p1.script).not.toMatch(/cluster-cidrs[^\n]*size/);
+      await apply(p1.script);
+      const state1 = p1.commit();
+      expect(await sizeOf('set', 'cluster-ips')).toBe('8');
+      expect(await sizeOf('map', 'ip-endpoints')).toBe('8');
+
+      // past the size the kernel refuses the whole transaction, and the 3 Services stay
+      const extra = Array.from({ length: 20 }, (_, i) => `10.96.8.${i + 1}`).join(', ');
+      await expect(apply(`add element ip switchyard cluster-ips { ${extra} }\n`)).rejects.toThrow();
+      expect((await listTable(exec, 'ip'))!.sets.get('cluster-ips')).toHaveLength(3);
+
+      // so 20 more Services are not sent incrementally: the renderer makes that sync full, and
+      // the full sync declares larger sets
+      const s2 = snapshotOf(ports(23), { families: ['IPv4'] });
+      const p2 = planSync(
+        s2,
+        partialDelta(
+          ports(23)
+            .slice(3)
+            .map((p) => p.id),
+        ),
+        state1,
+        opts,
+      );
+      expect(p2.full).toBe(true);
+      await apply(p2.script);
+      expect(await sizeOf('set', 'cluster-ips')).toBe('64');
+      expect((await listTable(exec, 'ip'))!.sets.get('cluster-ips')).toHaveLength(23);
+      // and an incremental sync within the size stays incremental
+      const s3 = snapshotOf(ports(24), { families: ['IPv4'] });
+      const p3 = planSync(s3, partialDelta([ports(24)[23]!.id]), p2.commit(), opts);
+      expect(p3.full).toBe(false);
+      await apply(p3.script);
+      expect((await listTable(exec, 'ip'))!.sets.get('cluster-ips')).toHaveLength(24);
+      await apply(renderCleanup());
     });
   },
 );

@@ -140,3 +140,45 @@ it('incremental syncs converge to what a full sync of the same snapshot creates'
     { numRuns: 100 },
   );
 });
+
+it('with size hints on every set, incremental syncs still converge and never pass a declared size', () => {
+  const opts = { sizeHintMin: 1 };
+  const steps = snapshotArb.chain((s0) =>
+    nextArb(s0).chain((a) =>
+      nextArb(a.next).chain((b) => nextArb(b.next).map((c) => ({ s0, steps: [a, b, c] }))),
+    ),
+  );
+  let fulls = 0;
+  let incrementals = 0;
+  let sizedChecked = 0;
+  fc.assert(
+    fc.property(steps, ({ s0, steps }) => {
+      const model: Model = new Map();
+      const p0 = planSync(s0, fullDelta(s0), undefined, opts);
+      apply(model, p0.script);
+      let state: NftablesState = p0.commit();
+      for (const step of steps) {
+        const plan = planSync(step.next, partialDelta(step.changed, step.removed), state, opts);
+        if (plan.full) fulls++;
+        else incrementals++;
+        apply(model, plan.script);
+        state = plan.commit();
+        expect(view(model)).toEqual(view(fullModel(step.next)));
+        for (const [family, fs] of state.families) {
+          const table = model.get(family === 'IPv4' ? 'ip switchyard' : 'ip6 switchyard');
+          for (const [set, size] of fs.sizes) {
+            const n = table?.sets.get(set)?.size ?? 0;
+            expect(fs.counts.get(set), `${family} ${set}`).toBe(n);
+            expect(n).toBeLessThanOrEqual(size);
+            sizedChecked++;
+          }
+        }
+      }
+    }),
+    { numRuns: 100 },
+  );
+  // both paths were taken
+  expect(fulls).toBeGreaterThan(0);
+  expect(incrementals).toBeGreaterThan(0);
+  expect(sizedChecked).toBeGreaterThan(0);
+});
