@@ -21,10 +21,14 @@ import type { BackendContext } from '../../plugins/sdk/index.js';
 import { JUMPS, missingJumpLines, presentJumpDeleteLines } from './jumps.js';
 import { isOwnChain } from './names.js';
 import {
+  cleanupLines,
   DEFAULT_BUCKET_MIN,
+  deletesDeferred,
+  deletionText,
   parseSaveChains,
   renderFamily,
   restoreText,
+  withoutDeletes,
   type AppliedFamily,
   type ExistingChains,
   type FamilyRender,
@@ -60,42 +64,6 @@ export function bucketMinOption(options: Readonly<Record<string, string>>, logge
     `ignoring invalid ${BUCKET_MIN_OPTION}; using ${DEFAULT_BUCKET_MIN}`,
   );
   return DEFAULT_BUCKET_MIN;
-}
-
-/**
- * The restore lines that delete `chains` (ours, one table) after `jumpDeletes` (the jumps from
- * built-in chains). The fixed and other chains are flushed first, which unreferences every
- * Service port's chains; then each port's group `SY-<h>-…` is flushed and deleted, groups in
- * descending `h`; then the rest is deleted. iptables-nft 1.8.x walks a sorted list of every
- * chain name the input mentions (names.ts): flushing all 100k chains first and deleting them
- * after costs minutes at 10k Services; group by group, each name is met near the list's head.
- */
-export function cleanupLines(chains: readonly string[], jumpDeletes: readonly string[]): string[] {
-  const groups = new Map<string, string[]>();
-  const rest: string[] = [];
-  for (const c of chains) {
-    const h = portGroup(c);
-    if (h === undefined) rest.push(c);
-    else {
-      let g = groups.get(h);
-      if (!g) groups.set(h, (g = []));
-      g.push(c);
-    }
-  }
-  const lines: string[] = [...jumpDeletes];
-  for (const c of rest) lines.push(`:${c} - [0:0]`);
-  for (const h of [...groups.keys()].sort().reverse()) {
-    const g = groups.get(h)!;
-    for (const c of g) lines.push(`:${c} - [0:0]`);
-    for (const c of g) lines.push(`-X ${c}`);
-  }
-  for (const c of rest) lines.push(`-X ${c}`);
-  return lines;
-}
-
-/** The `h` of a Service port's chain `SY-<h>-…`, else undefined. */
-function portGroup(chain: string): string | undefined {
-  return /^SY-([a-z]{16})-/.exec(chain)?.[1];
 }
 
 /** The built-in chains holding our jumps, once each. */
@@ -293,10 +261,12 @@ export class IptablesBackend implements ProxyBackend {
       t = performance.now();
       try {
         // Empty when nothing rendered differently from what was applied: no restore at all.
-        const text = restoreText(r);
+        const deferred = deletesDeferred(r);
+        const text = restoreText(deferred ? withoutDeletes(r) : r);
         if (text !== '') await this.restore(tools, text);
-        restoreMs += performance.now() - t;
         this.applied.set(family, r.applied);
+        if (deferred) await this.deleteDeferred(tools, family, r, log);
+        restoreMs += performance.now() - t;
         return { render: r, renderMs, restoreMs, fellBack };
       } catch (e) {
         restoreMs += performance.now() - t;
@@ -331,15 +301,17 @@ export class IptablesBackend implements ProxyBackend {
     const r = renderFamily(snapshot, family, FULL_DELTA, last, { ...this.options, names }, existing);
     renderMs += performance.now() - t;
     t = performance.now();
+    const deferred = deletesDeferred(r);
     try {
-      await this.restore(tools, restoreText(r, jumps));
+      await this.restore(tools, restoreText(deferred ? withoutDeletes(r) : r, jumps));
     } catch (e) {
       this.applied.delete(family);
-      throw e;
-    } finally {
       restoreMs += performance.now() - t;
+      throw e;
     }
     this.applied.set(family, r.applied);
+    if (deferred) await this.deleteDeferred(tools, family, r, log);
+    restoreMs += performance.now() - t;
     this.nameCache.set(family, fresh);
     if (jumps.nat.length + jumps.filter.length > 0)
       log.info(
@@ -354,6 +326,28 @@ export class IptablesBackend implements ProxyBackend {
   }
 
   /** Our chains in the kernel and each table's save output (full syncs and cleanup only). */
+  /**
+   * Deletes the chains a render left unreferenced, in a restore of their own (see
+   * deletesDeferred). When that fails the chains stay, unused; the family's applied state is
+   * dropped so that the next sync is full and lists the kernel, which deletes them.
+   */
+  private async deleteDeferred(
+    tools: VariantTools,
+    family: IPFamily,
+    r: FamilyRender,
+    log: Logger,
+  ): Promise<void> {
+    try {
+      await this.restore(tools, deletionText(r));
+    } catch (e) {
+      this.applied.delete(family);
+      log.warn(
+        { err: e, chains: r.parts.natDeletes.length + r.parts.filterDeletes.length },
+        'deleting unused chains failed; the next sync is full',
+      );
+    }
+  }
+
   /**
    * The rules of the built-in chains our jumps live in (`-S CHAIN` per chain), as save text per
    * table; undefined when a listing fails (the caller then lists everything).

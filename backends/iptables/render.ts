@@ -924,6 +924,78 @@ function pushAll(into: string[], from: readonly string[]): void {
   for (const s of from) into.push(s);
 }
 
+/**
+ * The restore lines that delete `chains` (ours, one table) after `jumpDeletes` (the jumps from
+ * built-in chains). The fixed and other chains are flushed first, which unreferences every
+ * Service port's chains; then each port's group `SY-<h>-…` is flushed and deleted, groups in
+ * descending `h`; then the rest is deleted. iptables-nft 1.8.x walks a sorted list of every
+ * chain name the input mentions (names.ts): flushing all 100k chains first and deleting them
+ * after costs minutes at 10k Services; group by group, each name is met near the list's head.
+ */
+export function cleanupLines(chains: readonly string[], jumpDeletes: readonly string[]): string[] {
+  const groups = new Map<string, string[]>();
+  const rest: string[] = [];
+  for (const c of chains) {
+    const h = portGroup(c);
+    if (h === undefined) rest.push(c);
+    else {
+      let g = groups.get(h);
+      if (!g) groups.set(h, (g = []));
+      g.push(c);
+    }
+  }
+  const lines: string[] = [...jumpDeletes];
+  for (const c of rest) lines.push(`:${c} - [0:0]`);
+  for (const h of [...groups.keys()].sort().reverse()) {
+    const g = groups.get(h)!;
+    for (const c of g) lines.push(`:${c} - [0:0]`);
+    for (const c of g) lines.push(`-X ${c}`);
+  }
+  for (const c of rest) lines.push(`-X ${c}`);
+  return lines;
+}
+
+/** The `h` of a Service port's chain `SY-<h>-…`, else undefined. */
+function portGroup(chain: string): string | undefined {
+  return /^SY-([a-z]{16})-/.exec(chain)?.[1];
+}
+
+/**
+ * From this many chains to delete, a sync deletes them in a restore of its own after the main
+ * one, group by group (cleanupLines), instead of declaring them all at the top of the main
+ * input: iptables-nft walks a sorted list of every name an input mentions (names.ts), so
+ * deleting the 55k chains of 5 000 removed Services inside the main restore costs minutes.
+ * They are unreferenced once the main restore is in (its dispatch chains no longer jump to
+ * them), so traffic does not see the split.
+ */
+export const DEFERRED_DELETE_MIN = 1000;
+
+/** Whether `r` deletes enough chains to do it in a restore of its own. */
+export function deletesDeferred(r: FamilyRender): boolean {
+  return r.parts.natDeletes.length + r.parts.filterDeletes.length >= DEFERRED_DELETE_MIN;
+}
+
+/** `r` without its deletions (for the main restore when they are deferred). */
+export function withoutDeletes(r: FamilyRender): FamilyRender {
+  return { ...r, parts: { ...r.parts, natDeletes: [], filterDeletes: [] } };
+}
+
+/** The restore input deleting `r`'s chains group by group, nat then filter. */
+export function deletionText(r: FamilyRender): string {
+  const lines: string[] = [];
+  for (const [table, chains] of [
+    ['nat', r.parts.natDeletes],
+    ['filter', r.parts.filterDeletes],
+  ] as const) {
+    if (chains.length === 0) continue;
+    lines.push(`*${table}`);
+    for (const l of cleanupLines(chains, [])) lines.push(l);
+    lines.push('COMMIT');
+  }
+  lines.push('');
+  return lines.join('\n');
+}
+
 /** Chain names declared in `iptables-save` output (`:NAME POLICY [p:b]` lines), per table. */
 export function parseSaveChains(save: string): Map<string, Set<string>> {
   const tables = new Map<string, Set<string>>();

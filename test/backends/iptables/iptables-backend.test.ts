@@ -6,12 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { FakeExecutor } from '../../../backends/exec/executor.js';
 import { iptablesRegistration, IptablesBackend } from '../../../backends/iptables/index.js';
-import {
-  BUCKET_MIN_OPTION,
-  bucketMinOption,
-  cleanupLines,
-} from '../../../backends/iptables/iptables-backend.js';
-import { DEFAULT_BUCKET_MIN } from '../../../backends/iptables/render.js';
+import { BUCKET_MIN_OPTION, bucketMinOption } from '../../../backends/iptables/iptables-backend.js';
+import { cleanupLines, DEFAULT_BUCKET_MIN, DEFERRED_DELETE_MIN } from '../../../backends/iptables/render.js';
 import { endpointChainName } from '../../../backends/iptables/names.js';
 import { JUMPS, jumpInsertLine, jumpPresent } from '../../../backends/iptables/jumps.js';
 import { chooseVariant, summarizeSave } from '../../../backends/iptables/variant.js';
@@ -445,6 +441,51 @@ describe('IptablesBackend', () => {
     await backend.cleanup();
     const text = exec.callsTo('iptables-legacy-restore').find((c) => c.stdin)!.stdin!;
     expect(text.split('\n').filter((l) => l.startsWith('-X '))).toHaveLength(names.length);
+  });
+
+  it('many chains to delete go in a restore of their own after the main one, group by group', async () => {
+    const { backend, exec } = make('legacy');
+    const many = Array.from({ length: 120 }, (_, i) =>
+      plan({
+        name: `m${i}`,
+        clusterIP: `10.96.${10 + (i >> 8)}.${(i & 255) + 1}`,
+        endpoints: Array.from({ length: 9 }, (_, j) => ep(`10.244.${20 + j}.${i + 1}`)),
+      }),
+    );
+    const s1 = snapshot([a, ...many]);
+    await backend.sync(s1, fullDelta(s1));
+    exec.calls.length = 0;
+    const s2 = snapshot([a]);
+    const r = await backend.sync(
+      s2,
+      partialDelta(
+        [],
+        many.map((p) => p.id),
+      ),
+    );
+    expect(r.full).toBe(false);
+    const restores = exec.callsTo('iptables-legacy-restore').map((c) => c.stdin!);
+    expect(restores).toHaveLength(2);
+    const [main, deletion] = restores as [string, string];
+    // the main restore rewrites the dispatch and deletes nothing
+    expect(main.split('\n').filter((l) => l.startsWith('-X '))).toEqual([]);
+    expect(main).toContain(':SY-SERVICES - [0:0]');
+    // the second deletes every chain of the 120 Service ports, one port's group after another
+    const deleted = deletion
+      .split('\n')
+      .filter((l) => l.startsWith('-X '))
+      .map((l) => l.slice(3));
+    expect(deleted.length).toBeGreaterThanOrEqual(DEFERRED_DELETE_MIN);
+    expect(deleted).toHaveLength(120 * 10);
+    const groups = deleted.map((c) => c.slice(3, 19));
+    const order = [...new Set(groups)];
+    expect(order).toEqual([...order].sort().reverse());
+    expect(deletion.split('\n').filter((l) => l.startsWith(':')).length).toBe(deleted.length);
+    // a small removal stays in one restore
+    exec.calls.length = 0;
+    const s3 = snapshot([]);
+    await backend.sync(s3, partialDelta([], [a.id]));
+    expect(exec.callsTo('iptables-legacy-restore')).toHaveLength(1);
   });
 
   it('by default clears the UDP conntrack entries of an endpoint that went away, after the restore', async () => {

@@ -194,6 +194,54 @@ for (const variant of ['legacy', 'nft'] as const) {
       expect(jumps).toHaveLength(JUMPS.length);
     });
 
+    it('removing 120 Services at once deletes their 1 200 chains in a restore of their own', async () => {
+      const backend = makeBackend();
+      const many = Array.from({ length: 120 }, (_, i) =>
+        plan({
+          name: `m${i}`,
+          clusterIP: `10.96.${10 + (i >> 8)}.${(i & 255) + 1}`,
+          endpoints: Array.from({ length: 9 }, (_, j) => ep(`10.244.${20 + j}.${i + 1}`)),
+        }),
+      );
+      const big = snapshot([web, ...many], { generation: 1 });
+      await backend.sync(big, fullDelta(big));
+      const count = (): number =>
+        save()
+          .split('\n')
+          .filter((l) => /^:SY-[a-z]{16}-/.test(l)).length;
+      expect(count()).toBeGreaterThan(1200);
+      const small = snapshot([web], { generation: 2 });
+      const r = await backend.sync(
+        small,
+        partialDelta(
+          [],
+          many.map((p) => p.id),
+        ),
+      );
+      expect(r.full).toBe(false);
+      expect(r.stats!.chainsDeleted).toBeGreaterThanOrEqual(1200);
+      // only web's chains are left, and a fresh full sync of the same snapshot finds nothing to change
+      const left = save()
+        .split('\n')
+        .filter((l) => /^:SY-[a-z]{16}-/.test(l));
+      expect(left.length).toBeGreaterThan(0);
+      for (const l of left) expect(l.startsWith(`:SY-${servicePortHash(web.id)}-`), l).toBe(true);
+      const before = save();
+      await makeBackend().sync(small, fullDelta(small));
+      expect(
+        save()
+          .split('\n')
+          .filter((l) => l.includes('SY-'))
+          .sort(),
+      ).toEqual(
+        before
+          .split('\n')
+          .filter((l) => l.includes('SY-'))
+          .sort(),
+      );
+      await backend.cleanup();
+    });
+
     it('partial sync rewrites only the changed Service, deletes its stale SEP and a removed Service', async () => {
       const backend = makeBackend();
       await backend.sync(s1, fullDelta(s1)); // a restart: full sync over our own rules
