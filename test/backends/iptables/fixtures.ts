@@ -215,3 +215,14 @@ export function recordingMetrics(): {
     },
   };
 }
+
+/** `count` ClusterIP Service ports `m0`… with `endpointsEach` endpoints each (10.96.10.x, 10.244.20+.x). */
+export function manyPorts(count: number, endpointsEach: number): ServicePortPlan[] {
+  return Array.from({ length: count }, (_, i) =>
+    plan({
+      name: `m${i}`,
+      clusterIP: `10.96.${10 + (i >> 8)}.${(i & 255) + 1}`,
+      endpoints: Array.from({ length: endpointsEach }, (_, j) => ep(`10.244.${20 + j}.${(i % 250) + 1}`)),
+    }),
+  );
+}

@@ -12,7 +12,16 @@ import { endpointChainName } from '../../../backends/iptables/names.js';
 import { JUMPS, jumpInsertLine, jumpPresent } from '../../../backends/iptables/jumps.js';
 import { chooseVariant, summarizeSave } from '../../../backends/iptables/variant.js';
 import { silentLogger } from '../../../core/log.js';
-import { ep, fullDelta, partialDelta, plan, recordingMetrics, snapshot, testConfig } from './fixtures.js';
+import {
+  ep,
+  fullDelta,
+  manyPorts,
+  partialDelta,
+  plan,
+  recordingMetrics,
+  snapshot,
+  testConfig,
+} from './fixtures.js';
 
 function make(
   variant: 'auto' | 'legacy' | 'nft' = 'legacy',
@@ -445,13 +454,7 @@ describe('IptablesBackend', () => {
 
   it('many chains to delete go in a restore of their own after the main one, group by group', async () => {
     const { backend, exec } = make('legacy');
-    const many = Array.from({ length: 120 }, (_, i) =>
-      plan({
-        name: `m${i}`,
-        clusterIP: `10.96.${10 + (i >> 8)}.${(i & 255) + 1}`,
-        endpoints: Array.from({ length: 9 }, (_, j) => ep(`10.244.${20 + j}.${i + 1}`)),
-      }),
-    );
+    const many = manyPorts(120, 9);
     const s1 = snapshot([a, ...many]);
     await backend.sync(s1, fullDelta(s1));
     exec.calls.length = 0;

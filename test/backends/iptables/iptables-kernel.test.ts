@@ -14,7 +14,16 @@ import { endpointChainName, serviceChainName, servicePortHash } from '../../../b
 import { silentLogger } from '../../../core/log.js';
 import { describeE2E, kernelUnavailableReason } from '../../support/e2e-gate.js';
 import { NetnsExecutor } from '../../support/netns-executor.js';
-import { ep, fullDelta, partialDelta, plan, recordingMetrics, snapshot, testConfig } from './fixtures.js';
+import {
+  ep,
+  fullDelta,
+  manyPorts,
+  partialDelta,
+  plan,
+  recordingMetrics,
+  snapshot,
+  testConfig,
+} from './fixtures.js';
 
 const reason = kernelUnavailableReason([
   'ip',
@@ -196,13 +205,7 @@ for (const variant of ['legacy', 'nft'] as const) {
 
     it('removing 120 Services at once deletes their 1 200 chains in a restore of their own', async () => {
       const backend = makeBackend();
-      const many = Array.from({ length: 120 }, (_, i) =>
-        plan({
-          name: `m${i}`,
-          clusterIP: `10.96.${10 + (i >> 8)}.${(i & 255) + 1}`,
-          endpoints: Array.from({ length: 9 }, (_, j) => ep(`10.244.${20 + j}.${i + 1}`)),
-        }),
-      );
+      const many = manyPorts(120, 9);
       const big = snapshot([web, ...many], { generation: 1 });
       await backend.sync(big, fullDelta(big));
       const count = (): number =>
