@@ -15,83 +15,33 @@ export interface JumpRule {
 const NEW = ['-m', 'conntrack', '--ctstate', 'NEW'];
 const comment = (text: string): string[] => ['-m', 'comment', '--comment', text];
 
+/** A jump from a built-in chain into ours; `newOnly` adds `--ctstate NEW` before the comment. */
+const jump = (
+  table: JumpRule['table'],
+  chain: string,
+  newOnly: boolean,
+  text: string,
+  target: string,
+): JumpRule => ({ table, chain, spec: [...(newOnly ? NEW : []), ...comment(text), '-j', target] });
+
+const FIREWALL = 'switchyard load balancer firewall';
+const PORTALS = 'switchyard service portals';
+const EXTERNAL = 'switchyard externally-visible service portals';
+
 export const JUMPS: readonly JumpRule[] = [
-  {
-    table: 'filter',
-    chain: 'INPUT',
-    spec: [...NEW, ...comment('switchyard load balancer firewall'), '-j', CHAINS.firewall],
-  },
-  {
-    table: 'filter',
-    chain: 'INPUT',
-    spec: [...comment('switchyard health check service ports'), '-j', CHAINS.nodePorts],
-  },
-  {
-    table: 'filter',
-    chain: 'INPUT',
-    spec: [
-      ...NEW,
-      ...comment('switchyard externally-visible service portals'),
-      '-j',
-      CHAINS.externalServices,
-    ],
-  },
-  {
-    table: 'filter',
-    chain: 'FORWARD',
-    spec: [...NEW, ...comment('switchyard load balancer firewall'), '-j', CHAINS.firewall],
-  },
-  {
-    table: 'filter',
-    chain: 'FORWARD',
-    spec: [...comment('switchyard forwarding rules'), '-j', CHAINS.forward],
-  },
-  {
-    table: 'filter',
-    chain: 'FORWARD',
-    spec: [...NEW, ...comment('switchyard service portals'), '-j', CHAINS.services],
-  },
-  {
-    table: 'filter',
-    chain: 'FORWARD',
-    spec: [
-      ...NEW,
-      ...comment('switchyard externally-visible service portals'),
-      '-j',
-      CHAINS.externalServices,
-    ],
-  },
-  {
-    table: 'filter',
-    chain: 'OUTPUT',
-    spec: [...NEW, ...comment('switchyard load balancer firewall'), '-j', CHAINS.firewall],
-  },
-  {
-    table: 'filter',
-    chain: 'OUTPUT',
-    spec: [...NEW, ...comment('switchyard service portals'), '-j', CHAINS.services],
-  },
-  {
-    table: 'filter',
-    chain: 'OUTPUT',
-    spec: [
-      ...NEW,
-      ...comment('switchyard externally-visible service portals'),
-      '-j',
-      CHAINS.externalServices,
-    ],
-  },
-  {
-    table: 'nat',
-    chain: 'PREROUTING',
-    spec: [...comment('switchyard service portals'), '-j', CHAINS.services],
-  },
-  { table: 'nat', chain: 'OUTPUT', spec: [...comment('switchyard service portals'), '-j', CHAINS.services] },
-  {
-    table: 'nat',
-    chain: 'POSTROUTING',
-    spec: [...comment('switchyard postrouting rules'), '-j', CHAINS.postrouting],
-  },
+  jump('filter', 'INPUT', true, FIREWALL, CHAINS.firewall),
+  jump('filter', 'INPUT', false, 'switchyard health check service ports', CHAINS.nodePorts),
+  jump('filter', 'INPUT', true, EXTERNAL, CHAINS.externalServices),
+  jump('filter', 'FORWARD', true, FIREWALL, CHAINS.firewall),
+  jump('filter', 'FORWARD', false, 'switchyard forwarding rules', CHAINS.forward),
+  jump('filter', 'FORWARD', true, PORTALS, CHAINS.services),
+  jump('filter', 'FORWARD', true, EXTERNAL, CHAINS.externalServices),
+  jump('filter', 'OUTPUT', true, FIREWALL, CHAINS.firewall),
+  jump('filter', 'OUTPUT', true, PORTALS, CHAINS.services),
+  jump('filter', 'OUTPUT', true, EXTERNAL, CHAINS.externalServices),
+  jump('nat', 'PREROUTING', false, PORTALS, CHAINS.services),
+  jump('nat', 'OUTPUT', false, PORTALS, CHAINS.services),
+  jump('nat', 'POSTROUTING', false, 'switchyard postrouting rules', CHAINS.postrouting),
 ];
 
 function quote(arg: string): string {
