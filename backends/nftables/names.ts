@@ -55,7 +55,7 @@ export const SETS = {
   firewallIPs: 'firewall-ips',
   /** LB daddr . l4proto . dport . allowed saddr range (interval). */
   firewallAllow: 'firewall-allow',
-  /** endpoint addr . same addr: hairpin detection after DNAT. */
+  /** endpoint addr . same addr, filled by the packet path: hairpin detection after DNAT. */
   hairpin: 'hairpin',
 } as const;
 

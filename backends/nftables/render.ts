@@ -36,6 +36,7 @@ import {
   affinityEndpoint,
   groupChain,
   nftFamily,
+  parseGroupChain,
   tableRef,
 } from './names.js';
 
@@ -72,7 +73,6 @@ const SIZED_SETS: ReadonlySet<SetName> = new Set<SetName>([
   SETS.noEndpointServices,
   SETS.noEndpointNodePorts,
   SETS.firewallIPs,
-  SETS.hairpin,
 ]);
 
 /** The `size` of a set that gets `count` elements in a full sync, or undefined for none. */
@@ -82,7 +82,7 @@ function sizeHint(count: number, min: number): number | undefined {
 }
 
 /** Sets whose elements several Service ports may share (reference-counted). */
-const SHARED_SETS: ReadonlySet<SetName> = new Set<SetName>([SETS.clusterIPs, SETS.hairpin]);
+const SHARED_SETS: ReadonlySet<SetName> = new Set<SetName>([SETS.clusterIPs]);
 
 interface EndpointMapEntries {
   readonly set: SetName;
@@ -182,6 +182,17 @@ export interface RenderPlan {
 }
 
 const DEFAULT_MASQ_BIT = 14;
+/**
+ * Hairpin detection without an element per endpoint: for every new DNATed connection the
+ * masquerading chain first puts `daddr . daddr` into the dynamic `hairpin` set, then looks up
+ * `saddr . daddr`. Every element has two equal halves, so the lookup matches exactly when the
+ * source is the endpoint chosen: a pod reaching itself through a Service. An element needs to
+ * live only between those two rules; the timeout keeps the set to the endpoints that got new
+ * connections in the last few seconds, far below HAIRPIN_SIZE (when the set is full, `update`
+ * fails and hairpin traffic to an endpoint not already in it would go unmasqueraded).
+ */
+const HAIRPIN_TIMEOUT = '5s';
+const HAIRPIN_SIZE = 65536;
 /** Endpoint counts whose group chains every full sync creates, for every kind. */
 export const PRECREATED_GROUPS = 64;
 const GROUP_KINDS: readonly GroupKind[] = ['ip', 'ipm', 'np', 'npm', 'sc', 'scnp'];
@@ -350,7 +361,6 @@ function contribute(cfg: FamilyConfig, p: ServicePortPlan, wins: (claim: string)
         ? 'drop'
         : 'reject';
   const externalMasq = !p.externalPolicyLocal;
-  const hairpin = new Set<string>();
   // destination keys already handled (the ClusterIP's, then external ones): only Service ports
   // with external destinations need the set
   let usedKeys: Set<string> | undefined;
@@ -389,7 +399,6 @@ function contribute(cfg: FamilyConfig, p: ServicePortPlan, wins: (claim: string)
     path: 'int' | 'ext',
     markFirst: boolean,
   ): void => {
-    for (const e of eps) hairpin.add(e.ip);
     if (timeout !== undefined) {
       el(mapSet, key, `goto ${affinity(path, eps, markFirst)}`);
       return;
@@ -405,7 +414,6 @@ function contribute(cfg: FamilyConfig, p: ServicePortPlan, wins: (claim: string)
     const chain = groupChain(kind, shortCircuit.eps.length);
     groups.add(chain);
     el(mapSet, key, `goto ${chain}`);
-    for (const e of shortCircuit.eps) hairpin.add(e.ip);
     endpointMaps.push({ set: epSet, key, eps: shortCircuit.eps });
   };
 
@@ -492,8 +500,6 @@ function contribute(cfg: FamilyConfig, p: ServicePortPlan, wins: (claim: string)
       shortCircuitPath(SETS.shortCircuitNodePorts, SETS.shortCircuitNodePortEndpoints, key, 'scnp');
     }
   }
-  // hairpin elements are `addr . addr`; the state keeps the address only (see sharedText)
-  for (const ip of hairpin) el(SETS.hairpin, ip, undefined);
   return { claims, elements, endpointMaps, groups: [...groups], affinitySets, affinityChains, skipped };
 }
 
@@ -644,17 +650,19 @@ function emptyFamilyState(): FamilyState {
 // Script text
 
 function groupRules(cfg: FamilyConfig, name: string): string[] {
-  const m = /^ep-(ip|ipm|np|npm|sc|scnp)-(\d+)$/.exec(name)!;
-  const kind = m[1] as GroupKind;
-  const n = Number(m[2]);
+  const { kind, count: n } = parseGroupChain(name)!;
   const p = cfg.p;
   const rules: string[] = [];
-  if (kind === 'ipm' || kind === 'npm') rules.push(`jump ${CHAINS.markForMasquerade}`);
+  if (kind === 'ipm' || kind === 'npm') {
+    // the unmarked chain of the same count does the DNAT: each rule that uses an endpoint map
+    // is a binding the kernel checks every element of that map against (docs/benchmarks.md)
+    return [`jump ${CHAINS.markForMasquerade}`, `goto ${groupChain(kind === 'ipm' ? 'ip' : 'np', n)}`];
+  }
   if (kind === 'sc' || kind === 'scnp') {
     rules.push(`fib saddr type local jump ${CHAINS.markForMasquerade}`);
     if (cfg.masqueradeAll) rules.push(`jump ${CHAINS.markForMasquerade}`);
   }
-  const byIP = kind === 'ip' || kind === 'ipm' || kind === 'sc';
+  const byIP = kind === 'ip' || kind === 'sc';
   const map =
     kind === 'sc'
       ? SETS.shortCircuitIPEndpoints
@@ -704,7 +712,8 @@ function setDeclarations(cfg: FamilyConfig, sizes: ReadonlyMap<SetName, number> 
     `map ${SETS.noEndpointNodePorts} { type inet_proto . inet_service : verdict; }`,
     `set ${SETS.firewallIPs} { type ${dest}; }`,
     `set ${SETS.firewallAllow} { type ${dest} . ${a}; flags interval; }`,
-    `set ${SETS.hairpin} { type ${a} . ${a}; }`,
+    // filled by the packet path (masquerading chain), never by a sync: see HAIRPIN_TIMEOUT
+    `set ${SETS.hairpin} { type ${a} . ${a}; flags dynamic,timeout; timeout ${HAIRPIN_TIMEOUT}; size ${HAIRPIN_SIZE}; }`,
   ];
   if (sizes.size === 0) return decl;
   return decl.map((d) => {
@@ -744,6 +753,7 @@ function fixedChains(cfg: FamilyConfig): [string, string | undefined, string[]][
       CHAINS.masquerading,
       undefined,
       [
+        `ct status dnat update @${SETS.hairpin} { ${p} daddr . ${p} daddr }`,
         `ct status dnat ${p} saddr . ${p} daddr @${SETS.hairpin} jump ${CHAINS.markForMasquerade}`,
         `meta mark & ${m} == 0 return`,
         `meta mark set meta mark ^ ${m}`,
@@ -808,11 +818,6 @@ function fixedChains(cfg: FamilyConfig): [string, string | undefined, string[]][
 function chainBlock(name: string, hook: string | undefined, rules: readonly string[]): string {
   const body = [...(hook ? [hook] : []), ...rules].map((r) => `\t\t${r}`).join('\n');
   return `\tchain ${name} {\n${body}\n\t}`;
-}
-
-/** Element text of a shared-set key as kept in the state. */
-function sharedText(set: SetName, key: string): string {
-  return set === SETS.hairpin ? `${key} . ${key}` : key;
 }
 
 function elementText(key: string, value: string | undefined): string {
@@ -936,8 +941,7 @@ function renderFullFamily(
   for (const { after } of changes.values()) {
     if (after) forEachUniqueElement(after, (set, key, value) => emit(set, elementText(key, value)));
   }
-  for (const set of SHARED_SETS)
-    for (const k of state.shared.get(set)?.keys() ?? []) emit(set, sharedText(set, k));
+  for (const set of SHARED_SETS) for (const k of state.shared.get(set)?.keys() ?? []) emit(set, k);
   const sizes = state.sizes;
   for (const [set, n] of counts) {
     const size = SIZED_SETS.has(set) ? sizeHint(n, sizeHintMin) : undefined;
@@ -966,7 +970,13 @@ function renderFullFamily(
   for (const kind of GROUP_KINDS) {
     for (let n = 1; n <= PRECREATED_GROUPS; n++) state.groupChains.add(groupChain(kind, n));
   }
-  for (const g of state.groups.keys()) state.groupChains.add(g);
+  for (const g of state.groups.keys()) {
+    const parsed = parseGroupChain(g);
+    // `ipm`/`npm` chains jump to their `ip`/`np` sibling (groupRules), declared first
+    if (parsed?.kind === 'ipm') state.groupChains.add(groupChain('ip', parsed.count));
+    if (parsed?.kind === 'npm') state.groupChains.add(groupChain('np', parsed.count));
+    state.groupChains.add(g);
+  }
   for (const g of state.groupChains) {
     blocks.push(chainBlock(g, undefined, groupRules(cfg, g)));
     chains++;
@@ -1072,8 +1082,8 @@ function renderIncrementalFamily(
     const [set, key] = split(k);
     const was = draft.baseRefs(set, key) > 0;
     const now = draft.refs(set, key) > 0;
-    if (was && !now) push(dels, set, sharedText(set, key));
-    if (!was && now) push(adds, set, sharedText(set, key));
+    if (was && !now) push(dels, set, key);
+    if (!was && now) push(adds, set, key);
   }
   const ordered = (m: Map<SetName, string[]>): Map<SetName, string[]> =>
     new Map(SET_ORDER.filter((s) => m.has(s)).map((s) => [s, m.get(s)!]));

@@ -93,7 +93,8 @@ describe('nftables render: full sync', () => {
       'dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 2 map @ip-endpoints',
     );
     expect(added(full, 'cluster-ips')).toEqual(['10.96.0.10']);
-    expect(added(full, 'hairpin')).toEqual(['10.244.1.1 . 10.244.1.1', '10.244.1.2 . 10.244.1.2']);
+    // hairpin needs no element per endpoint: the packet path fills the dynamic set
+    expect(added(full, 'hairpin')).toEqual([]);
     expect(added(full, 'no-endpoint-services')).toEqual([]);
   });
 
@@ -181,9 +182,13 @@ describe('nftables render: full sync', () => {
       '192.168.77.100 . tcp . 80 : goto ep-ipm-2',
       '192.168.77.200 . tcp . 80 : goto ep-ipm-2',
     ]);
-    expect(chainBody(full, 'ep-npm-2')).toMatch(
-      /jump mark-for-masquerade\n.*dnat ip to meta l4proto . th dport . numgen random mod 2 map @nodeport-endpoints/,
+    // the marking chains mark, then go to the unmarked chain of the same count (one map binding)
+    expect(chainBody(full, 'ep-npm-2')).toMatch(/jump mark-for-masquerade\n\s*goto ep-np-2$/);
+    expect(chainBody(full, 'ep-ipm-2')).toMatch(/jump mark-for-masquerade\n\s*goto ep-ip-2$/);
+    expect(chainBody(full, 'ep-np-2')).toContain(
+      'dnat ip to meta l4proto . th dport . numgen random mod 2 map @nodeport-endpoints',
     );
+    expect(full.match(/map @ip-endpoints/g)).toHaveLength(PRECREATED_GROUPS);
     expect(chainBody(full, 'mark-for-masquerade')).toContain('meta mark set meta mark | 0x4000');
     expect(chainBody(full, 'services')).toContain(
       'fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @service-nodeports',
@@ -266,6 +271,7 @@ describe('nftables render: full sync', () => {
     expect(all).toContain('ip daddr @cluster-ips jump mark-for-masquerade');
     const masq = chainBody(scripts(snapshotOf([port])).full, 'masquerading');
     expect(masq.split('\n').map((l) => l.trim())).toEqual([
+      'ct status dnat update @hairpin { ip daddr . ip daddr }',
       'ct status dnat ip saddr . ip daddr @hairpin jump mark-for-masquerade',
       'meta mark & 0x4000 == 0 return',
       'meta mark set meta mark ^ 0x4000',
@@ -387,7 +393,6 @@ describe('nftables render: incremental sync', () => {
     // endpoints 0 and 1 are unchanged; only index 2 is new
     expect(deleted(inc, 'ip-endpoints')).toEqual([]);
     expect(added(inc, 'ip-endpoints')).toEqual(['10.96.0.50 . tcp . 80 . 2 : 10.244.1.3 . 8080']);
-    expect(added(inc, 'hairpin')).toEqual(['10.244.1.3 . 10.244.1.3']);
   });
 
   it('an endpoint count beyond the pre-created group chains upgrades the sync to full', () => {
@@ -409,6 +414,26 @@ describe('nftables render: incremental sync', () => {
     ]);
   });
 
+  it('a marking chain beyond the pre-created ones brings its unmarked sibling, declared first', () => {
+    const eps = Array.from({ length: PRECREATED_GROUPS + 2 }, (_, i) => endpoint(`10.244.3.${i + 1}`, 8080));
+    // only the external path forwards: nothing else asks for ep-ip-<n>
+    const ext = servicePort({
+      name: 'ext',
+      clusterIP: '10.96.0.60',
+      externalIPs: ['192.168.77.100'],
+      clusterEndpoints: eps,
+      internalEndpoints: [],
+    });
+    const n = PRECREATED_GROUPS + 2;
+    const plan = planSync(snapshotOf([ext]), fullDelta(snapshotOf([ext])), undefined);
+    expect(added(plan.script, 'service-ips')).toEqual([`192.168.77.100 . tcp . 80 : goto ep-ipm-${n}`]);
+    expect(chainBody(plan.script, `ep-ipm-${n}`)).toMatch(new RegExp(`goto ep-ip-${n}$`));
+    expect(chainBody(plan.script, `ep-ip-${n}`)).toContain(`numgen random mod ${n} map @ip-endpoints`);
+    expect(plan.script.indexOf(`chain ep-ip-${n} {`)).toBeLessThan(
+      plan.script.indexOf(`chain ep-ipm-${n} {`),
+    );
+  });
+
   it('removes stale elements; shared elements stay while another Service uses them', () => {
     const { inc } = scripts(base, withPorts(base, [], [a.id]), partialDelta([], [a.id]));
     expect(deleted(inc, 'service-ips')).toEqual(['10.96.0.50 . tcp . 80']);
@@ -417,9 +442,20 @@ describe('nftables render: incremental sync', () => {
       '10.96.0.50 . tcp . 80 . 1',
     ]);
     expect(deleted(inc, 'cluster-ips')).toEqual(['10.96.0.50']);
-    // 10.244.1.1 is still an endpoint of b; 10.244.1.2 is gone
-    expect(deleted(inc, 'hairpin')).toEqual(['10.244.1.2 . 10.244.1.2']);
-    expect(added(inc, 'hairpin')).toEqual([]);
+    // a second port of the same Service shares the ClusterIP element: it stays until both go
+    const a443 = servicePort({
+      name: 'a',
+      portName: 'https',
+      clusterIP: '10.96.0.50',
+      port: 443,
+      clusterEndpoints: [ep1],
+    });
+    const both = snapshotOf([a, a443, b]);
+    const first = scripts(both, withPorts(both, [], [a.id]), partialDelta([], [a.id])).inc;
+    expect(deleted(first, 'service-ips')).toEqual(['10.96.0.50 . tcp . 80']);
+    expect(deleted(first, 'cluster-ips')).toEqual([]);
+    const second = scripts(both, withPorts(both, [], [a.id, a443.id]), partialDelta([], [a.id, a443.id])).inc;
+    expect(deleted(second, 'cluster-ips')).toEqual(['10.96.0.50']);
   });
 
   it('a change to nothing renders nothing', () => {
