@@ -76,6 +76,7 @@ export const VIP = {
   sticky: '10.96.0.100',
   sctp: '10.96.0.110',
   solo: '10.96.0.120',
+  solo6: 'fd00:10:96::120',
 } as const;
 
 export const NODE_PORT = {
@@ -249,7 +250,9 @@ function serviceDefs(): SvcDef[] {
       ['pod-a', 'pod-c'],
     ),
     // One endpoint, pod-a: hairpin.
-    svc('solo', { clusterIP: VIP.solo, ports: [HTTP, DNS] }, ['pod-a']),
+    svc('solo', { clusterIP: VIP.solo, clusterIPs: [VIP.solo, VIP.solo6], ...DUAL, ports: [HTTP, DNS] }, [
+      'pod-a',
+    ]),
   ];
 }
 
@@ -760,6 +763,15 @@ export const BEHAVIOUR_CASES: readonly BehaviourCase[] = [
     to: VIP.solo,
     port: 53,
     protocol: 'UDP',
+    expect: { endpoints: ['pod-a'], masqueraded: true },
+  },
+  {
+    name: 'ipv6-hairpin-masqueraded',
+    covers: 'hairpin (IPv6)',
+    from: 'pod-a',
+    to: VIP.solo6,
+    port: 80,
+    protocol: 'TCP',
     expect: { endpoints: ['pod-a'], masqueraded: true },
   },
   {
