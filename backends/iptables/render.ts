@@ -37,6 +37,7 @@
  * deletes (flush + -X) the chains no longer used, computed from `last`, never from a kernel
  * listing.
  */
+import { validInterfaceName } from '../../core/net/interface-name.js';
 import type {
   EndpointPlan,
   IPFamily,
@@ -297,6 +298,11 @@ function layoutOf(plan: ServicePortPlan): PortLayout {
 interface FamilyContext {
   readonly family: IPFamily;
   readonly clusterCIDRs: readonly string[];
+  /**
+   * `-i` argument matching pod traffic when `--detect-local-mode` is by interface (`cbr0`, or
+   * `veth+` for a prefix); it replaces `clusterCIDRs` then.
+   */
+  readonly localInterface?: string;
   readonly masqueradeAll: boolean;
   readonly mark: string;
   /** Match strings selecting a NodePort destination (one rule per entry). */
@@ -389,6 +395,8 @@ function renderServicePort(
     const svc = serviceChainName('SVC', hash);
     declare(svc);
     if (ctx.masqueradeAll) rules.push(`-A ${svc} -j ${CHAINS.markMasq}`);
+    else if (ctx.localInterface !== undefined)
+      rules.push(`-A ${svc} ! -i ${ctx.localInterface} -j ${CHAINS.markMasq}`);
     else if (ctx.clusterCIDRs.length === 1)
       rules.push(`-A ${svc} ! -s ${ctx.clusterCIDRs[0]} -j ${CHAINS.markMasq}`);
     else if (ctx.clusterCIDRs.length > 1) rules.push(`-A ${svc} -j ${CHAINS.masqNonPod}`);
@@ -399,9 +407,13 @@ function renderServicePort(
     declare(ext);
     if (layout.svx) {
       const svx = serviceChainName('SVX', hash);
-      for (const cidr of ctx.clusterCIDRs) {
+      const fromPods =
+        ctx.localInterface !== undefined
+          ? [`-i ${ctx.localInterface}`]
+          : ctx.clusterCIDRs.map((c) => `-s ${c}`);
+      for (const match of fromPods) {
         rules.push(
-          `-A ${ext} -s ${cidr} -m comment --comment "pod traffic for ${plan.id} external destinations" -j ${svx}`,
+          `-A ${ext} ${match} -m comment --comment "pod traffic for ${plan.id} external destinations" -j ${svx}`,
         );
       }
       rules.push(
@@ -657,9 +669,13 @@ export function renderFamily(
   options: RenderOptions,
   existing?: ExistingChains,
 ): FamilyRender {
+  const iface = snapshot.localInterface;
+  const localInterface =
+    iface && validInterfaceName(iface.name) ? `${iface.name}${iface.prefix ? '+' : ''}` : undefined;
   const ctx: FamilyContext = {
     family,
-    clusterCIDRs: snapshot.clusterCIDRs[family],
+    clusterCIDRs: localInterface ? [] : snapshot.clusterCIDRs[family],
+    ...(localInterface ? { localInterface } : {}),
     masqueradeAll: snapshot.masqueradeAll,
     mark: markHex(options.masqueradeBit),
     nodePortMatches: nodePortMatches(snapshot, family, options),
@@ -668,6 +684,7 @@ export function renderFamily(
   const contextKey = JSON.stringify([
     family,
     ctx.clusterCIDRs,
+    ctx.localInterface ?? '',
     ctx.masqueradeAll,
     ctx.mark,
     ctx.nodePortMatches,

@@ -192,6 +192,7 @@ export class IpvsBackend implements ProxyBackend {
             masqueradeBit: this.ctx.config?.masqueradeBit ?? 14,
             masqueradeAll: snapshot.masqueradeAll,
             clusterCIDRs: snapshot.clusterCIDRs[family],
+            ...(snapshot.localInterface ? { localInterface: snapshot.localInterface } : {}),
           };
           await applyIptables(x, family, renderIptablesSync(family, options, await saveIptables(x, family)));
         }

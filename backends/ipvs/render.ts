@@ -30,10 +30,12 @@ import type {
   IPFamily,
   PerFamily,
   Protocol,
+  LocalInterface,
   ServicePortPlan,
   Snapshot,
   SnapshotDelta,
 } from '../../core/model/snapshot.js';
+import { validInterfaceName } from '../../core/net/interface-name.js';
 import { cidrContains, normalizeIP, parseCIDR, ipFamilyOf } from '../../core/net/ip.js';
 import { CHAINS, IPVS_INTERFACE, SET_KINDS, SET_TYPES, setName, type SetKind } from './names.js';
 
@@ -757,8 +759,10 @@ export function withoutDrained(
 export interface IptablesOptions {
   readonly masqueradeBit: number;
   readonly masqueradeAll: boolean;
-  /** --cluster-cidr of this family. */
+  /** --cluster-cidr of this family (the Snapshot's local CIDRs). */
   readonly clusterCIDRs: readonly string[];
+  /** The Snapshot's localInterface (`--detect-local-mode` by interface); replaces clusterCIDRs. */
+  readonly localInterface?: LocalInterface;
 }
 
 function markHex(bit: number): string {
@@ -786,6 +790,10 @@ export function renderIptables(family: IPFamily, o: IptablesOptions): string {
   if (o.masqueradeAll)
     nat.push(
       `-A ${C.services} ${match('CLUSTER-IP')} -m comment --comment "cluster IP, masquerade all" -j ${C.markMasq}`,
+    );
+  else if (o.localInterface && validInterfaceName(o.localInterface.name))
+    nat.push(
+      `-A ${C.services} ${match('CLUSTER-IP')} ! -i ${o.localInterface.name}${o.localInterface.prefix ? '+' : ''} -m comment --comment "cluster IP from outside the pod interfaces" -j ${C.markMasq}`,
     );
   else if (cidrs.length > 0)
     nat.push(

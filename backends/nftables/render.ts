@@ -26,6 +26,7 @@ import type {
   EndpointPlan,
   TrafficVerdict,
 } from '../../core/model/snapshot.js';
+import { validInterfaceName } from '../../core/net/interface-name.js';
 import { canonicalIP, normalizeCIDRs, validPort, validProtocol } from './addr.js';
 import {
   CHAINS,
@@ -204,6 +205,12 @@ interface FamilyConfig {
   readonly addrType: 'ipv4_addr' | 'ipv6_addr';
   readonly table: string;
   readonly clusterCIDRs: readonly string[];
+  /**
+   * Matches for traffic from this node's pods and for the rest (kube-proxy's
+   * LocalTrafficDetector): by source in `cluster-cidrs`, or by input interface name
+   * (`--detect-local-mode` BridgeInterface / InterfaceNamePrefix). Undefined: none known.
+   */
+  readonly local?: { readonly is: string; readonly isNot: string };
   readonly nodePorts: { readonly enabled: boolean; readonly cidrs?: readonly string[] };
   readonly masqueradeAll: boolean;
   readonly markHex: string;
@@ -222,12 +229,23 @@ function familyConfigs(snapshot: Snapshot, options: RenderOptions): FamilyConfig
             return { enabled: cidrs.length > 0, cidrs };
           })()
         : { enabled: true };
+    const p = nftFamily(family);
+    const clusterCIDRs = normalizeCIDRs(family, snapshot.clusterCIDRs?.[family] ?? []).cidrs;
+    const iface = snapshot.localInterface;
+    const ifname =
+      iface && validInterfaceName(iface.name) ? `"${iface.name}${iface.prefix ? '*' : ''}"` : undefined;
+    const local = ifname
+      ? { is: `iifname ${ifname}`, isNot: `iifname != ${ifname}` }
+      : clusterCIDRs.length > 0
+        ? { is: `${p} saddr @${SETS.clusterCIDRs}`, isNot: `${p} saddr != @${SETS.clusterCIDRs}` }
+        : undefined;
     return {
       family,
-      p: nftFamily(family),
+      p,
       addrType: family === 'IPv4' ? 'ipv4_addr' : 'ipv6_addr',
       table: tableRef(family),
-      clusterCIDRs: normalizeCIDRs(family, snapshot.clusterCIDRs?.[family] ?? []).cidrs,
+      clusterCIDRs,
+      ...(local ? { local } : {}),
       nodePorts,
       masqueradeAll: snapshot.masqueradeAll === true,
       markHex,
@@ -726,22 +744,17 @@ function setDeclarations(cfg: FamilyConfig, sizes: ReadonlyMap<SetName, number> 
 function fixedChains(cfg: FamilyConfig): [string, string | undefined, string[]][] {
   const p = cfg.p;
   const dest = `${p} daddr . meta l4proto . th dport`;
-  const hasCIDR = cfg.clusterCIDRs.length > 0;
+  const local = cfg.local;
   const np = nodePortCondition(cfg);
   const services: string[] = [];
   if (cfg.masqueradeAll) services.push(`${p} daddr @${SETS.clusterIPs} jump ${CHAINS.markForMasquerade}`);
-  else if (hasCIDR)
-    services.push(
-      `${p} saddr != @${SETS.clusterCIDRs} ${p} daddr @${SETS.clusterIPs} jump ${CHAINS.markForMasquerade}`,
-    );
-  if (hasCIDR) services.push(`${p} saddr @${SETS.clusterCIDRs} ${dest} vmap @${SETS.shortCircuitIPs}`);
+  else if (local)
+    services.push(`${local.isNot} ${p} daddr @${SETS.clusterIPs} jump ${CHAINS.markForMasquerade}`);
+  if (local) services.push(`${local.is} ${dest} vmap @${SETS.shortCircuitIPs}`);
   services.push(`fib saddr type local ${dest} vmap @${SETS.shortCircuitIPs}`);
   services.push(`${dest} vmap @${SETS.serviceIPs}`);
   if (cfg.nodePorts.enabled) {
-    if (hasCIDR)
-      services.push(
-        `${np} ${p} saddr @${SETS.clusterCIDRs} meta l4proto . th dport vmap @${SETS.shortCircuitNodePorts}`,
-      );
+    if (local) services.push(`${np} ${local.is} meta l4proto . th dport vmap @${SETS.shortCircuitNodePorts}`);
     services.push(`${np} fib saddr type local meta l4proto . th dport vmap @${SETS.shortCircuitNodePorts}`);
     services.push(`${np} meta l4proto . th dport vmap @${SETS.serviceNodePorts}`);
   }

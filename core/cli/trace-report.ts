@@ -18,6 +18,11 @@ export interface TraceQuery {
   readonly destination: string;
   readonly port: number;
   readonly protocol: Protocol;
+  /**
+   * What the snapshot's `clusterCIDRs` are, in explanations (default `--cluster-cidr`; e.g.
+   * "the Node's podCIDRs" with `--detect-local-mode=NodeCIDR`).
+   */
+  readonly localLabel?: string;
 }
 
 export interface TraceEndpoint {
@@ -79,6 +84,7 @@ export function classifySource(
   snapshot: Snapshot,
   source: string,
   family: IPFamily,
+  label = '--cluster-cidr',
 ): { kind: SourceKind; why: string } {
   const nodeIPs = snapshot.nodeIPs[family];
   if (nodeIPs.includes(source))
@@ -86,11 +92,11 @@ export function classifySource(
   if (source === '::1' || source.startsWith('127.'))
     return { kind: 'node', why: `${source} is a loopback address of node ${snapshot.nodeName}` };
   const cidr = inAny(snapshot.clusterCIDRs[family], source);
-  if (cidr !== undefined) return { kind: 'pod', why: `${source} is inside --cluster-cidr ${cidr}` };
-  const known = snapshot.clusterCIDRs[family].length === 0 ? `no ${family} --cluster-cidr is set, ` : '';
+  if (cidr !== undefined) return { kind: 'pod', why: `${source} is inside ${label} ${cidr}` };
+  const known = snapshot.clusterCIDRs[family].length === 0 ? `no ${family} ${label} is set, ` : '';
   return {
     kind: 'external',
-    why: `${known}${source} is neither a node address nor inside --cluster-cidr${known ? '' : ` ${snapshot.clusterCIDRs[family].join(', ')}`}`,
+    why: `${known}${source} is neither a node address nor inside ${label}${known ? '' : ` ${snapshot.clusterCIDRs[family].join(', ')}`}`,
   };
 }
 
@@ -184,18 +190,19 @@ function masqueradeOf(
   path: TraceMatch['path'],
   source: { kind: SourceKind },
   family: IPFamily,
+  label = '--cluster-cidr',
 ): { masqueraded: boolean; why: string } {
   if (snapshot.masqueradeAll) return { masqueraded: true, why: '--masquerade-all' };
   if (path === 'internal') {
     if (snapshot.clusterCIDRs[family].length === 0) {
       return {
         masqueraded: false,
-        why: `no ${family} --cluster-cidr: traffic to a ClusterIP is not masqueraded`,
+        why: `no ${family} ${label}: traffic to a ClusterIP is not masqueraded`,
       };
     }
     return source.kind === 'pod'
-      ? { masqueraded: false, why: 'a pod (inside --cluster-cidr) to a ClusterIP keeps its address' }
-      : { masqueraded: true, why: 'traffic to a ClusterIP from outside --cluster-cidr is masqueraded' };
+      ? { masqueraded: false, why: `a pod (inside ${label}) to a ClusterIP keeps its address` }
+      : { masqueraded: true, why: `traffic to a ClusterIP from outside ${label} is masqueraded` };
   }
   if (path === 'short-circuit') {
     return source.kind === 'node'
@@ -283,7 +290,7 @@ export function traceReport(snapshot: Snapshot, matcher: Matcher, q: TraceQuery)
   const destination = normalizeIP(q.destination) ?? q.destination;
   const query: TraceQuery = { ...q, source, destination };
   const family: IPFamily = parseIP(destination)?.family ?? 'IPv4';
-  const src = classifySource(snapshot, source, family);
+  const src = classifySource(snapshot, source, family, q.localLabel);
   const base = {
     packet: { ...query, family },
     node: snapshot.nodeName,
@@ -357,7 +364,7 @@ export function traceReport(snapshot: Snapshot, matcher: Matcher, q: TraceQuery)
     return { ...withMatch, verdict: 'REJECT', verdictWhy: why, dnatTo: [], notes };
   }
   const list = pathList(sp, path);
-  const masquerade = masqueradeOf(snapshot, sp, path, src, family);
+  const masquerade = masqueradeOf(snapshot, sp, path, src, family, q.localLabel);
   const hairpin = list.filter((e) => e.ip === source);
   const pick = sel.endpoint;
   const samplePickHairpin = pick !== undefined && pick.ip === source && !masquerade.masqueraded;

@@ -9,6 +9,8 @@ import type { ParsedCommand } from '../config/index.js';
 import type { Logger } from '../log.js';
 import type { SourceEvent } from '../model/events.js';
 import type { ProxyConfig } from '../model/proxy-config.js';
+import type { Snapshot } from '../model/snapshot.js';
+import { splitCIDRs } from '../planner/plan-node.js';
 import { Planner, plannerConfigFrom } from '../planner/planner.js';
 import { Tracker } from '../tracker/tracker.js';
 import { formatTraceJson, formatTraceText } from './trace-format.js';
@@ -50,12 +52,35 @@ export async function runTrace(
       logger: logger.isLevelEnabled('debug') ? logger : logger.child({}, { level: 'warn' }),
     }));
   matcher.load(snapshot);
-  const report = traceReport(snapshot, matcher, {
+  const report = traceReport(traceSnapshot(snapshot, config), matcher, {
     source: command.source,
     destination: command.destination.ip,
     port: command.destination.port,
     protocol: command.protocol,
+    ...traceLocalLabel(config),
   });
   write(command.flags.output === 'json' ? formatTraceJson(report) : formatTraceText(report));
   return 0;
+}
+
+/**
+ * The kernel tells pod traffic apart by input interface with `--detect-local-mode`
+ * BridgeInterface / InterfaceNamePrefix; a trace only has a source address, so it stands in
+ * `--cluster-cidr` for the pod addresses then (and says so).
+ */
+function traceSnapshot(snapshot: Snapshot, config: ProxyConfig): Snapshot {
+  if (snapshot.localInterface === undefined) return snapshot;
+  return { ...snapshot, clusterCIDRs: splitCIDRs(config.clusterCIDRs).cidrs };
+}
+
+function traceLocalLabel(config: ProxyConfig): { localLabel?: string } {
+  const d = config.detectLocal;
+  if (d.mode === 'NodeCIDR') return { localLabel: "the Node's podCIDRs" };
+  if (d.mode === 'BridgeInterface' || d.mode === 'InterfaceNamePrefix') {
+    const iface = d.mode === 'BridgeInterface' ? d.bridgeInterface : `${d.interfaceNamePrefix}*`;
+    return {
+      localLabel: `--cluster-cidr (standing in for the input interface ${iface}, --detect-local-mode=${d.mode})`,
+    };
+  }
+  return {};
 }

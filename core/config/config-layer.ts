@@ -7,6 +7,8 @@
  * KubeProxyConfiguration v1alpha1; which section applies depends on the final mode.
  */
 
+import type { DetectLocalMode } from '../model/proxy-config.js';
+
 export interface SectionLayer {
   syncPeriodMs?: number;
   minSyncPeriodMs?: number;
@@ -43,6 +45,9 @@ export interface ConfigLayer {
   master?: string;
   hostnameOverride?: string;
   clusterCIDRs?: string[];
+  detectLocalMode?: DetectLocalMode;
+  podBridgeInterface?: string;
+  podInterfaceNamePrefix?: string;
   nodePortAddresses?: string[];
   healthzBindAddress?: string;
   metricsBindAddress?: string;

@@ -3,6 +3,8 @@
  * a few of our own. Data, not code paths: the parser, --help and docs/configuration.md all
  * read this table.
  */
+import { DETECT_LOCAL_MODES, type DetectLocalMode } from '../model/proxy-config.js';
+import { INTERFACE_NAME_RULE, validInterfaceName } from '../net/interface-name.js';
 import type { Protocol } from '../model/snapshot.js';
 import type { ConfigLayer } from './config-layer.js';
 import { parseNonNegativeDuration } from './duration.js';
@@ -105,6 +107,23 @@ function splitList(text: string): string[] {
 /** Comma list of CIDRs, canonicalized; every entry must parse. */
 export function cidrList(text: string): string[] {
   return splitList(text).map((c) => parseCIDR(c)?.cidr ?? reason(`"${c}" is not a valid CIDR`));
+}
+
+/** `--detect-local-mode` (kube-proxy's values, case-sensitive); '' means the default. */
+export function detectLocalModeValue(text: string): DetectLocalMode | undefined {
+  const t = text.trim();
+  if (t === '') return undefined;
+  if (!(DETECT_LOCAL_MODES as readonly string[]).includes(t))
+    reason(`must be one of ${DETECT_LOCAL_MODES.join(', ')}`);
+  return t as DetectLocalMode;
+}
+
+/** An interface name (or name prefix) for local-traffic detection (core/net/interface-name.ts). */
+export function interfaceNameValue(text: string): string {
+  const t = text.trim();
+  if (t === '') reason('must not be empty');
+  if (!validInterfaceName(t)) reason(`must be ${INTERFACE_NAME_RULE}`);
+  return t;
 }
 
 /** `--cluster-cidr` rules (kube-proxy): at most one CIDR per family. */
@@ -317,6 +336,37 @@ export const FLAGS: readonly FlagSpec[] = [
     help: 'Pod CIDRs, comma-separated (at most one per family); traffic from them is "local".',
     group: 'networking',
     set: (f, v) => void (f.layer.clusterCIDRs = clusterCIDRList(str(v))),
+  },
+  {
+    name: 'detect-local-mode',
+    kind: 'string',
+    metavar: 'MODE',
+    defaultText: 'ClusterCIDR',
+    help: "How traffic from pods is told apart: ClusterCIDR (source in --cluster-cidr), NodeCIDR (source in the Node's podCIDRs), BridgeInterface (--pod-bridge-interface) or InterfaceNamePrefix (--pod-interface-name-prefix).",
+    group: 'networking',
+    set: (f, v) => {
+      const mode = detectLocalModeValue(str(v));
+      if (mode === undefined) delete f.layer.detectLocalMode;
+      else f.layer.detectLocalMode = mode;
+    },
+  },
+  {
+    name: 'pod-bridge-interface',
+    kind: 'string',
+    metavar: 'NAME',
+    defaultText: '',
+    help: 'With --detect-local-mode=BridgeInterface: traffic that comes in on this interface is from pods.',
+    group: 'networking',
+    set: (f, v) => void (f.layer.podBridgeInterface = interfaceNameValue(str(v))),
+  },
+  {
+    name: 'pod-interface-name-prefix',
+    kind: 'string',
+    metavar: 'PREFIX',
+    defaultText: '',
+    help: 'With --detect-local-mode=InterfaceNamePrefix: traffic that comes in on an interface whose name starts with this is from pods.',
+    group: 'networking',
+    set: (f, v) => void (f.layer.podInterfaceNamePrefix = interfaceNameValue(str(v))),
   },
   {
     name: 'nodeport-addresses',
@@ -660,9 +710,6 @@ export const FLAGS: readonly FlagSpec[] = [
   ignored('kube-api-qps', 'string', 'No client-side rate limit.', 'QPS'),
   ignored('kube-api-burst', 'int', 'No client-side rate limit.', 'N'),
   ignored('show-hidden-metrics-for-version', 'string', 'No hidden metrics.', 'VERSION'),
-  ignored('detect-local-mode', 'string', 'switchyard detects local traffic by --cluster-cidr.', 'MODE'),
-  ignored('pod-bridge-interface', 'string', 'See --detect-local-mode.', 'NAME'),
-  ignored('pod-interface-name-prefix', 'string', 'See --detect-local-mode.', 'PREFIX'),
   ignored('config-sync-period', 'duration', 'switchyard does not relist periodically.', 'DURATION'),
   ignored('proxy-port-range', 'string', 'Unused by kube-proxy too.', 'RANGE'),
   ignored('conntrack-tcp-be-liberal', 'bool', 'nf_conntrack_tcp_be_liberal is not changed.'),

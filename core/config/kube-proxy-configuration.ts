@@ -22,6 +22,8 @@ import {
   bindAddress,
   cidrList,
   clusterCIDRList,
+  detectLocalModeValue,
+  interfaceNameValue,
   nodePortAddressList,
 } from './flag-table.js';
 
@@ -261,6 +263,25 @@ function toLayer(raw: Plain, where: string): FileConfig {
       'clusterCIDRs',
       field('clusterCIDR', () => clusterCIDRList(clusterCIDR)),
     );
+  const dlm = nonEmptyString(raw.detectLocalMode);
+  if (dlm !== undefined)
+    set(
+      'detectLocalMode',
+      field('detectLocalMode', () => detectLocalModeValue(dlm)),
+    );
+  const detectLocal = obj(raw.detectLocal);
+  const bridge = nonEmptyString(detectLocal.bridgeInterface);
+  if (bridge !== undefined)
+    set(
+      'podBridgeInterface',
+      field('detectLocal.bridgeInterface', () => interfaceNameValue(bridge)),
+    );
+  const prefix = nonEmptyString(detectLocal.interfaceNamePrefix);
+  if (prefix !== undefined)
+    set(
+      'podInterfaceNamePrefix',
+      field('detectLocal.interfaceNamePrefix', () => interfaceNameValue(prefix)),
+    );
   const npa = Array.isArray(raw.nodePortAddresses)
     ? (raw.nodePortAddresses as string[]).map((s) => s.trim()).filter((s) => s !== '')
     : [];
@@ -357,11 +378,6 @@ function toLayer(raw: Plain, where: string): FileConfig {
       `${where}: serviceProxyName is not supported; Services labelled service.kubernetes.io/service-proxy-name are skipped`,
     );
   }
-  const dlm = nonEmptyString(raw.detectLocalMode);
-  if (dlm !== undefined && dlm !== 'ClusterCIDR')
-    warnings.push(
-      `${where}: detectLocalMode ${dlm} is not supported; local traffic is detected by clusterCIDR`,
-    );
   if (ct.tcpBeLiberal === true) warnings.push(`${where}: conntrack.tcpBeLiberal is ignored`);
   if (raw.enableProfiling === true) warnings.push(`${where}: enableProfiling is ignored`);
   if (nonEmptyString(raw.bindAddress) !== undefined)

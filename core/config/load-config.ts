@@ -13,7 +13,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
-import type { ProxyConfig } from '../model/proxy-config.js';
+import type { DetectLocal, ProxyConfig } from '../model/proxy-config.js';
 import { ConfigError } from './config-error.js';
 import type { ConfigLayer, SectionLayer } from './config-layer.js';
 import type { CommandFlags } from './flag-table.js';
@@ -160,6 +160,23 @@ export function resolveConfig(
     flags.metricsPort,
   );
 
+  const detectLocal: DetectLocal = {
+    mode: f.detectLocalMode ?? c?.detectLocalMode ?? 'ClusterCIDR',
+    bridgeInterface: f.podBridgeInterface ?? c?.podBridgeInterface ?? '',
+    interfaceNamePrefix: f.podInterfaceNamePrefix ?? c?.podInterfaceNamePrefix ?? '',
+  };
+  // kube-proxy's validation: the interface mode needs its name
+  if (detectLocal.mode === 'BridgeInterface' && detectLocal.bridgeInterface === '')
+    throw new ConfigError(
+      '--detect-local-mode=BridgeInterface needs --pod-bridge-interface (detectLocal.bridgeInterface)',
+      '--pod-bridge-interface',
+    );
+  if (detectLocal.mode === 'InterfaceNamePrefix' && detectLocal.interfaceNamePrefix === '')
+    throw new ConfigError(
+      '--detect-local-mode=InterfaceNamePrefix needs --pod-interface-name-prefix (detectLocal.interfaceNamePrefix)',
+      '--pod-interface-name-prefix',
+    );
+
   const kubeconfig = f.kubeconfig ?? c?.kubeconfig;
   const config: ProxyConfig = {
     mode,
@@ -167,6 +184,7 @@ export function resolveConfig(
     ...(f.master === undefined || f.master === '' ? {} : { master: f.master }),
     hostname,
     clusterCIDRs: f.clusterCIDRs ?? c?.clusterCIDRs ?? [],
+    detectLocal,
     nodePortAddresses,
     masqueradeAll,
     masqueradeBit,

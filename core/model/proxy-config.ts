@@ -1,3 +1,27 @@
+/** kube-proxy's `--detect-local-mode` values. */
+export const DETECT_LOCAL_MODES = [
+  'ClusterCIDR',
+  'NodeCIDR',
+  'BridgeInterface',
+  'InterfaceNamePrefix',
+] as const;
+export type DetectLocalMode = (typeof DETECT_LOCAL_MODES)[number];
+
+/**
+ * How traffic from this node's pods is told apart (kube-proxy's LocalTrafficDetector): by source
+ * in `--cluster-cidr` (ClusterCIDR, the default), by source in the Node's `spec.podCIDRs`
+ * (NodeCIDR), by input interface `bridgeInterface` (BridgeInterface) or by input interface name
+ * starting with `interfaceNamePrefix` (InterfaceNamePrefix). It decides which ClusterIP traffic
+ * is masqueraded and which external traffic short-circuits externalTrafficPolicy=Local.
+ */
+export interface DetectLocal {
+  readonly mode: DetectLocalMode;
+  /** `--pod-bridge-interface` (detectLocal.bridgeInterface); '' unless set. */
+  readonly bridgeInterface: string;
+  /** `--pod-interface-name-prefix` (detectLocal.interfaceNamePrefix); '' unless set. */
+  readonly interfaceNamePrefix: string;
+}
+
 /**
  * The resolved configuration: kube-proxy's defaults, then the --config file
  * (KubeProxyConfiguration v1alpha1), then command-line flags (flags win).
@@ -13,6 +37,8 @@ export interface ProxyConfig {
   readonly hostname: string;
   /** `--cluster-cidr`, comma-separated CIDRs (either family). */
   readonly clusterCIDRs: readonly string[];
+  /** `--detect-local-mode` with `--pod-bridge-interface` / `--pod-interface-name-prefix`. */
+  readonly detectLocal: DetectLocal;
   /**
    * `--nodeport-addresses`: CIDRs, or the special values 'primary' (default: the Node's
    * primary IPs) or 'all'.

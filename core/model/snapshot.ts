@@ -107,6 +107,17 @@ export type NodePortAddresses =
   /** Local addresses inside these CIDRs (the node's primary IPs become /32 or /128). */
   | { readonly kind: 'cidrs'; readonly cidrs: readonly string[] };
 
+/**
+ * Local (pod) traffic recognised by the interface it came in on (kube-proxy's
+ * `--detect-local-mode` BridgeInterface or InterfaceNamePrefix): packets that arrived on the
+ * interface `name`, or with `prefix` on any interface whose name starts with `name`. Traffic
+ * the node sends itself never matches (it has no input interface).
+ */
+export interface LocalInterface {
+  readonly name: string;
+  readonly prefix: boolean;
+}
+
 export interface HealthCheckPlan {
   /** `${namespace}/${name}` */
   readonly serviceKey: string;
@@ -136,8 +147,19 @@ export interface Snapshot {
   readonly nodeIPs: PerFamily<readonly string[]>;
   /** The families this node programs. */
   readonly families: readonly IPFamily[];
-  /** `--cluster-cidr` split by family; empty means "no pod CIDR known". */
+  /**
+   * Where local (pod) traffic comes from, split by family: `--cluster-cidr` with
+   * `--detect-local-mode` ClusterCIDR (the default), this node's `spec.podCIDRs` with NodeCIDR.
+   * Empty means "no pod CIDR known": no masquerade of off-cluster traffic to ClusterIPs and no
+   * pod short-circuit, as in kube-proxy, unless `localInterface` is set.
+   */
   readonly clusterCIDRs: PerFamily<readonly string[]>;
+  /**
+   * With `--detect-local-mode` BridgeInterface / InterfaceNamePrefix: local traffic is what came
+   * in on this interface (then `clusterCIDRs` is empty). Backends that program masquerade or the
+   * externalTrafficPolicy=Local short-circuit must use it where they would use `clusterCIDRs`.
+   */
+  readonly localInterface?: LocalInterface;
   readonly masqueradeAll: boolean;
   readonly nodePortAddresses: PerFamily<NodePortAddresses>;
   /** Keyed by ServicePortPlan.id. */

@@ -7,7 +7,7 @@
 import type { Observable } from 'rxjs';
 import type { ClusterState } from '../model/cluster-state.js';
 import type { SourceEvent } from '../model/events.js';
-import type { ProxyConfig } from '../model/proxy-config.js';
+import type { DetectLocal, ProxyConfig } from '../model/proxy-config.js';
 import type { Snapshot, SnapshotDelta } from '../model/snapshot.js';
 
 export interface SourcePort {
@@ -56,6 +56,7 @@ export interface PlanResult {
 export interface PlannerConfigPort {
   readonly nodeName: string;
   readonly clusterCIDRs: readonly string[];
+  readonly detectLocal?: DetectLocal;
   readonly masqueradeAll: boolean;
   readonly nodePortAddresses: readonly string[];
 }
@@ -76,6 +77,7 @@ export function plannerConfigOf(config: ProxyConfig): PlannerConfigPort {
   return {
     nodeName: config.hostname,
     clusterCIDRs: config.clusterCIDRs,
+    detectLocal: config.detectLocal,
     masqueradeAll: config.masqueradeAll,
     nodePortAddresses: config.nodePortAddresses,
   };

@@ -16,7 +16,7 @@ function sameNodePortAddresses(a: NodePortAddresses, b: NodePortAddresses): bool
 
 /**
  * True when a node-level field differs: nodeName, nodeIPs, families, clusterCIDRs,
- * masqueradeAll or nodePortAddresses. Any of these touches rules shared by every Service, so
+ * localInterface, masqueradeAll or nodePortAddresses. Any of these touches rules shared by every Service, so
  * the backend must program everything.
  */
 export function nodeLevelChanged(prev: Snapshot, next: Snapshot): boolean {
@@ -26,6 +26,8 @@ export function nodeLevelChanged(prev: Snapshot, next: Snapshot): boolean {
     !sameList(prev.families, next.families) ||
     !samePerFamilyList(prev.nodeIPs, next.nodeIPs) ||
     !samePerFamilyList(prev.clusterCIDRs, next.clusterCIDRs) ||
+    prev.localInterface?.name !== next.localInterface?.name ||
+    prev.localInterface?.prefix !== next.localInterface?.prefix ||
     !sameNodePortAddresses(prev.nodePortAddresses.IPv4, next.nodePortAddresses.IPv4) ||
     !sameNodePortAddresses(prev.nodePortAddresses.IPv6, next.nodePortAddresses.IPv6)
   );

@@ -3,7 +3,8 @@
  */
 import type { KubeNode } from '../model/kube.js';
 import { ZONE_LABEL } from '../model/kube.js';
-import type { IPFamily, NodePortAddresses, PerFamily } from '../model/snapshot.js';
+import type { DetectLocal } from '../model/proxy-config.js';
+import type { IPFamily, LocalInterface, NodePortAddresses, PerFamily } from '../model/snapshot.js';
 import { formatCIDR, formatIP, hostCIDR, parseCIDR, parseIP } from '../net/ip.js';
 import type { SkipCollector } from './skips.js';
 
@@ -12,6 +13,8 @@ export interface NodeFacts {
   readonly zone?: string;
   /** Per family, InternalIP addresses first, then ExternalIP ones; normalized, de-duplicated. */
   readonly nodeIPs: PerFamily<readonly string[]>;
+  /** `spec.podCIDRs` (else `spec.podCIDR`), valid entries only, as given. */
+  readonly podCIDRs: readonly string[];
 }
 
 /**
@@ -19,7 +22,7 @@ export interface NodeFacts {
  * empty facts. Unparsable addresses are skipped and reported.
  */
 export function nodeFacts(node: KubeNode | undefined, nodeName: string, skips: SkipCollector): NodeFacts {
-  const empty: NodeFacts = { labels: {}, nodeIPs: { IPv4: [], IPv6: [] } };
+  const empty: NodeFacts = { labels: {}, nodeIPs: { IPv4: [], IPv6: [] }, podCIDRs: [] };
   if (!node || node.metadata?.name !== nodeName) return empty;
   const rawLabels = node.metadata?.labels;
   const labels: Record<string, string> = {};
@@ -48,7 +51,23 @@ export function nodeFacts(node: KubeNode | undefined, nodeName: string, skips: S
       if (!ips[ip.family].includes(text)) ips[ip.family].push(text);
     });
   }
-  return { labels, ...(zone !== undefined ? { zone } : {}), nodeIPs: ips };
+  const rawPodCIDRs = Array.isArray(node.spec?.podCIDRs)
+    ? node.spec.podCIDRs
+    : typeof node.spec?.podCIDR === 'string' && node.spec.podCIDR !== ''
+      ? [node.spec.podCIDR]
+      : [];
+  const podCIDRs: string[] = [];
+  rawPodCIDRs.forEach((c, i) => {
+    if (typeof c === 'string' && parseCIDR(c)) podCIDRs.push(c);
+    else
+      skips.add(
+        'Node',
+        nodeName,
+        `spec.podCIDRs[${i}]`,
+        `not a CIDR: ${JSON.stringify(c ?? null)}; ignored for --detect-local-mode=NodeCIDR`,
+      );
+  });
+  return { labels, ...(zone !== undefined ? { zone } : {}), nodeIPs: ips, podCIDRs };
 }
 
 /**
@@ -129,4 +148,27 @@ export function resolveNodePortAddresses(
   const forFamily = (family: IPFamily): NodePortAddresses =>
     zero[family] ? all : { kind: 'cidrs', cidrs: lists[family] };
   return { addresses: { IPv4: forFamily('IPv4'), IPv6: forFamily('IPv6') }, invalid };
+}
+
+/**
+ * Where local (pod) traffic comes from under `--detect-local-mode` (kube-proxy's
+ * LocalTrafficDetector): the `--cluster-cidr` CIDRs (ClusterCIDR, the default), this node's pod
+ * CIDRs (NodeCIDR; none until the Node has them), or an input interface (BridgeInterface: that
+ * name; InterfaceNamePrefix: names starting with it).
+ */
+export function localTraffic(
+  config: { readonly clusterCIDRs: readonly string[]; readonly detectLocal?: DetectLocal },
+  nodePodCIDRs: readonly string[],
+): { cidrs: readonly string[]; localInterface?: LocalInterface } {
+  const d = config.detectLocal;
+  switch (d?.mode ?? 'ClusterCIDR') {
+    case 'NodeCIDR':
+      return { cidrs: nodePodCIDRs };
+    case 'BridgeInterface':
+      return { cidrs: [], localInterface: { name: d!.bridgeInterface, prefix: false } };
+    case 'InterfaceNamePrefix':
+      return { cidrs: [], localInterface: { name: d!.interfaceNamePrefix, prefix: true } };
+    default:
+      return { cidrs: config.clusterCIDRs };
+  }
 }

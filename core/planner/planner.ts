@@ -18,7 +18,7 @@ import { inject, injectable } from 'tsyringe';
 import type { Logger } from '../log.js';
 import type { ClusterState } from '../model/cluster-state.js';
 import type { KubeEndpointSlice, KubeService } from '../model/kube.js';
-import type { ProxyConfig } from '../model/proxy-config.js';
+import type { DetectLocal, ProxyConfig } from '../model/proxy-config.js';
 import {
   IP_FAMILIES,
   type HealthCheckPlan,
@@ -29,7 +29,7 @@ import {
 import { TOKENS } from '../tokens.js';
 import { deepEqual } from '../tracker/deep-equal.js';
 import { VersionedMapBuilder } from '../tracker/versioned-map.js';
-import { nodeFacts, resolveNodePortAddresses, splitCIDRs } from './plan-node.js';
+import { localTraffic, nodeFacts, resolveNodePortAddresses, splitCIDRs } from './plan-node.js';
 import { planService, type ServicePlanContext, type ServicePlanOutput } from './plan-service.js';
 import { SkipCollector, skipSignature, type PlanSkip } from './skips.js';
 
@@ -42,6 +42,8 @@ export interface PlannerConfig {
   readonly nodeName: string;
   /** `--cluster-cidr` (either family): pod traffic short-circuits externalTrafficPolicy=Local. */
   readonly clusterCIDRs: readonly string[];
+  /** `--detect-local-mode` and its interface settings; default ClusterCIDR (`clusterCIDRs`). */
+  readonly detectLocal?: DetectLocal;
   readonly masqueradeAll: boolean;
   /** `--nodeport-addresses`: [] or ['primary'] (default), ['all'], or CIDRs of either family. */
   readonly nodePortAddresses: readonly string[];
@@ -54,6 +56,7 @@ export function plannerConfigFrom(config: ProxyConfig, families?: readonly IPFam
   return {
     nodeName: config.hostname,
     clusterCIDRs: config.clusterCIDRs,
+    detectLocal: config.detectLocal,
     masqueradeAll: config.masqueradeAll,
     nodePortAddresses: config.nodePortAddresses,
     ...(families ? { families } : {}),
@@ -187,7 +190,8 @@ export class Planner {
     if (!changed || !this.planChanged(state, changed, ctx)) this.planAll(state, ctx, ctxKey);
     this.lastState = state;
 
-    const { cidrs: clusterCIDRs, invalid: badClusterCIDRs } = splitCIDRs(config.clusterCIDRs);
+    const local = localTraffic(config, facts.podCIDRs);
+    const { cidrs: clusterCIDRs, invalid: badClusterCIDRs } = splitCIDRs(local.cidrs);
     const { addresses: nodePortAddresses, invalid: badNodePortAddresses } = resolveNodePortAddresses(
       config.nodePortAddresses,
       facts.nodeIPs,
@@ -203,6 +207,7 @@ export class Planner {
       nodeIPs: facts.nodeIPs,
       families,
       clusterCIDRs,
+      ...(local.localInterface ? { localInterface: local.localInterface } : {}),
       masqueradeAll: config.masqueradeAll,
       nodePortAddresses,
       servicePorts: this.ports.current(),

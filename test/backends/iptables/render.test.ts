@@ -328,6 +328,40 @@ describe('renderFamily: verdicts and service types', () => {
     expect(chainRules(r.text, 'nat', svx)).toHaveLength(2);
   });
 
+  it('--detect-local-mode by interface: -i instead of the cluster CIDR, and a change re-renders everything', () => {
+    const p = plan({
+      name: 'local',
+      clusterIP: '10.96.0.40',
+      nodePort: 30040,
+      externalPolicyLocal: true,
+      endpoints: [ep('10.244.1.7'), ep('10.244.2.8', 8080, false)],
+    });
+    const base = snapshot([p]);
+    const s: Snapshot = { ...base, localInterface: { name: 'veth', prefix: true } };
+    const r = renderFamily(s, 'IPv4', fullDelta(s), undefined, OPTS);
+    expect(chainRules(r.text, 'nat', svcChain(p.id))[0]).toBe(
+      `-A ${svcChain(p.id)} ! -i veth+ -j SY-MARK-MASQ`,
+    );
+    const ext = chainRules(r.text, 'nat', extChain(p.id));
+    expect(ext[0]).toMatch(new RegExp(`^-A ${extChain(p.id)} -i veth\\+ .*-j ${svxChain(p.id)}$`));
+    expect(r.text).not.toContain('10.244.0.0/16');
+    const bridge = renderFamily(
+      { ...base, localInterface: { name: 'cbr0', prefix: false } },
+      'IPv4',
+      fullDelta(s),
+      undefined,
+      OPTS,
+    );
+    expect(chainRules(bridge.text, 'nat', svcChain(p.id))[0]).toBe(
+      `-A ${svcChain(p.id)} ! -i cbr0 -j SY-MARK-MASQ`,
+    );
+    // from CIDR detection to interface detection: every chain is written again
+    const first = renderFamily(base, 'IPv4', fullDelta(base), undefined, OPTS);
+    const next = renderFamily(s, 'IPv4', partialDelta([]), first.applied, OPTS);
+    expect(next.full).toBe(true);
+    expect(next.text).toContain('! -i veth+ -j SY-MARK-MASQ');
+  });
+
   it('externalTrafficPolicy Local without local endpoints: short-circuit kept, outside traffic DROPped in filter', () => {
     const p = plan({
       name: 'remote-only',

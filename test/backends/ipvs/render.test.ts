@@ -508,6 +508,26 @@ describe('ipvs iptables rules', () => {
     expect(t.match(/^COMMIT$/gm)).toHaveLength(2);
   });
 
+  it('marks ClusterIP traffic that did not come in on the pod interfaces (--detect-local-mode by interface)', () => {
+    const t = renderIptables('IPv4', {
+      masqueradeBit: 14,
+      masqueradeAll: false,
+      clusterCIDRs: [],
+      localInterface: { name: 'cali', prefix: true },
+    });
+    expect(t).toContain(
+      '-A SYV-SERVICES -m set --match-set SYV-CLUSTER-IP dst,dst ! -i cali+ -m comment --comment "cluster IP from outside the pod interfaces" -j SYV-MARK-MASQ',
+    );
+    expect(t).not.toContain('-j SYV-MASQ-NONPOD');
+    const bridge = renderIptables('IPv4', {
+      masqueradeBit: 14,
+      masqueradeAll: true,
+      clusterCIDRs: [],
+      localInterface: { name: 'cbr0', prefix: false },
+    });
+    expect(bridge).not.toContain('cbr0');
+  });
+
   it('--masquerade-all marks every ClusterIP packet; IPv6 uses the SYV6 sets', () => {
     const t = renderIptables('IPv6', { masqueradeBit: 10, masqueradeAll: true, clusterCIDRs: [] });
     expect(t).toContain(

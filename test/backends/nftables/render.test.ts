@@ -261,6 +261,33 @@ describe('nftables render: full sync', () => {
     expect(added(full, 'ip-endpoints')).toEqual([]);
   });
 
+  it('--detect-local-mode by interface: iifname instead of the cluster CIDR set', () => {
+    const port = servicePort({ nodePort: 30080, clusterEndpoints: [ep1] });
+    const withIface = (name: string, prefix: boolean): string => {
+      const snap = {
+        ...snapshotOf([port], { clusterCIDRs: { IPv4: [] } }),
+        localInterface: { name, prefix },
+      };
+      return chainBody(planSync(snap, fullDelta(snap), undefined).script, 'services');
+    };
+    const prefix = withIface('veth', true);
+    expect(prefix).toContain('iifname != "veth*" ip daddr @cluster-ips jump mark-for-masquerade');
+    expect(prefix).toContain('iifname "veth*" ip daddr . meta l4proto . th dport vmap @short-circuit-ips');
+    expect(prefix).toMatch(/iifname "veth\*" meta l4proto \. th dport vmap @short-circuit-nodeports/);
+    expect(prefix).not.toContain('@cluster-cidrs');
+    const bridge = withIface('cbr0', false);
+    expect(bridge).toContain('iifname != "cbr0" ip daddr @cluster-ips jump mark-for-masquerade');
+    // a name the rules could misread is not used: nothing is local then
+    const bad = withIface('a"b', false);
+    expect(bad).not.toContain('iifname');
+    expect(bad).not.toContain('mark-for-masquerade');
+    // switching the detection is a node-level change: the next sync is full
+    const a1 = snapshotOf([port]);
+    const p1 = planSync(a1, fullDelta(a1), undefined);
+    const a2 = { ...a1, localInterface: { name: 'cbr0', prefix: false } };
+    expect(planSync(a2, partialDelta([]), p1.commit()).full).toBe(true);
+  });
+
   it('masquerade: outside cluster CIDR only; none without a cluster CIDR; all with masqueradeAll', () => {
     const port = servicePort({ clusterEndpoints: [ep1] });
     const withCIDR = chainBody(scripts(snapshotOf([port])).full, 'services');

@@ -259,6 +259,43 @@ describe('switchyard trace (golden)', () => {
     });
   }
 
+  it('--detect-local-mode: NodeCIDR explains by the Node podCIDRs; by interface it says what it stands in for', async () => {
+    // 10.244.2.77 is inside --cluster-cidr but not inside node-a's podCIDR 10.244.1.0/24
+    const other = await trace(['--source', '10.244.2.77', '--destination', '10.96.0.10:80']);
+    expect(other.out).toContain('Masquerade:  no');
+    const nodeCIDR = await trace([
+      '--source',
+      '10.244.2.77',
+      '--destination',
+      '10.96.0.10:80',
+      '--detect-local-mode=NodeCIDR',
+    ]);
+    expect(nodeCIDR.out).toContain(
+      "10.244.2.77 is neither a node address nor inside the Node's podCIDRs 10.244.1.0/24",
+    );
+    expect(nodeCIDR.out).toContain(
+      "Masquerade:  yes: traffic to a ClusterIP from outside the Node's podCIDRs",
+    );
+    const local = await trace([
+      '--source',
+      POD,
+      '--destination',
+      '10.96.0.10:80',
+      '--detect-local-mode=NodeCIDR',
+    ]);
+    expect(local.out).toContain('Masquerade:  no');
+    const iface = await trace([
+      '--source',
+      POD,
+      '--destination',
+      '10.96.0.10:80',
+      '--detect-local-mode=InterfaceNamePrefix',
+      '--pod-interface-name-prefix=veth',
+    ]);
+    expect(iface.out).toContain('standing in for the input interface veth*');
+    expect(iface.out).toContain('Masquerade:  no');
+  });
+
   it('-o json prints the same report as JSON', async () => {
     const r = await trace(['--source', EXTERNAL, '--destination', `${NODE}:30081`, '-o', 'json']);
     expect(r.code).toBe(0);

@@ -251,12 +251,29 @@ ipvs: { syncPeriod: 33s, minSyncPeriod: 4s }
 
   it('warns about accepted fields that would change behaviour', () => {
     const file = parseKubeProxyConfiguration(
-      HEADER +
-        'featureGates: { Foo: true }\nserviceProxyName: other\ndetectLocalMode: BridgeInterface\nconntrack: { tcpBeLiberal: true }\n',
+      HEADER + 'featureGates: { Foo: true }\nserviceProxyName: other\nconntrack: { tcpBeLiberal: true }\n',
       'f',
     );
-    expect(file.warnings).toHaveLength(4);
+    expect(file.warnings).toHaveLength(3);
     expect(file.warnings[0]).toBe('f: featureGates are ignored (switchyard has none): Foo');
+  });
+
+  it('detectLocalMode and detectLocal are read and checked', () => {
+    const file = parseKubeProxyConfiguration(
+      HEADER +
+        'detectLocalMode: InterfaceNamePrefix\ndetectLocal: { interfaceNamePrefix: veth, bridgeInterface: cbr0 }\n',
+      'f',
+    );
+    expect(file.warnings).toEqual([]);
+    expect(file.layer.detectLocalMode).toBe('InterfaceNamePrefix');
+    expect(file.layer.podInterfaceNamePrefix).toBe('veth');
+    expect(file.layer.podBridgeInterface).toBe('cbr0');
+    expect(() => parseKubeProxyConfiguration(HEADER + 'detectLocalMode: Bridge\n', 'f')).toThrow(
+      /field "detectLocalMode": must be one of ClusterCIDR/,
+    );
+    expect(() =>
+      parseKubeProxyConfiguration(HEADER + 'detectLocal: { interfaceNamePrefix: "veth*" }\n', 'f'),
+    ).toThrow(/field "detectLocal.interfaceNamePrefix"/);
   });
 });
 

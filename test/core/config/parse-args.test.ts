@@ -40,6 +40,7 @@ describe('parseArgs: defaults', () => {
       mode: 'nftables',
       hostname: 'node-a',
       clusterCIDRs: [],
+      detectLocal: { mode: 'ClusterCIDR', bridgeInterface: '', interfaceNamePrefix: '' },
       nodePortAddresses: ['primary'],
       masqueradeAll: false,
       masqueradeBit: 14,
@@ -69,6 +70,29 @@ describe('parseArgs: defaults', () => {
       },
       backendOptions: {},
     } satisfies ProxyConfig);
+  });
+
+  it('detect-local-mode: kube-proxy values, interface names required and checked', () => {
+    expect(config(['--detect-local-mode=NodeCIDR']).detectLocal.mode).toBe('NodeCIDR');
+    expect(
+      config(['--detect-local-mode=InterfaceNamePrefix', '--pod-interface-name-prefix=veth']).detectLocal,
+    ).toEqual({ mode: 'InterfaceNamePrefix', bridgeInterface: '', interfaceNamePrefix: 'veth' });
+    expect(
+      config(['--detect-local-mode=BridgeInterface', '--pod-bridge-interface', 'cbr0']).detectLocal,
+    ).toEqual({
+      mode: 'BridgeInterface',
+      bridgeInterface: 'cbr0',
+      interfaceNamePrefix: '',
+    });
+    expect(config(['--detect-local-mode=']).detectLocal.mode).toBe('ClusterCIDR');
+    expect(configError(['--detect-local-mode=nodecidr']).message).toMatch(/ClusterCIDR, NodeCIDR/);
+    expect(configError(['--detect-local-mode=BridgeInterface']).message).toMatch(/--pod-bridge-interface/);
+    expect(configError(['--detect-local-mode=InterfaceNamePrefix']).message).toMatch(
+      /--pod-interface-name-prefix/,
+    );
+    expect(configError(['--pod-interface-name-prefix=veth+']).message).toMatch(/without whitespace/);
+    expect(configError(['--pod-bridge-interface=a-very-long-bridge']).message).toMatch(/1–15 bytes/);
+    expect(configError(['--pod-bridge-interface=']).message).toMatch(/must not be empty/);
   });
 
   it('nodeport-addresses defaults to all for iptables and ipvs (kube-proxy), primary otherwise', () => {
@@ -280,6 +304,21 @@ const valid: Record<string, ValidCase> = {
     argv: ['--conntrack-udp-timeout-stream=5m'],
     expect: (c) => c.conntrack.udpStreamTimeoutMs,
     want: 300_000,
+  },
+  'detect-local-mode': {
+    argv: ['--detect-local-mode=NodeCIDR'],
+    expect: (c) => c.detectLocal.mode,
+    want: 'NodeCIDR',
+  },
+  'pod-bridge-interface': {
+    argv: ['--detect-local-mode=BridgeInterface', '--pod-bridge-interface=br0'],
+    expect: (c) => c.detectLocal,
+    want: { mode: 'BridgeInterface', bridgeInterface: 'br0', interfaceNamePrefix: '' },
+  },
+  'pod-interface-name-prefix': {
+    argv: ['--detect-local-mode=InterfaceNamePrefix', '--pod-interface-name-prefix=cali'],
+    expect: (c) => c.detectLocal,
+    want: { mode: 'InterfaceNamePrefix', bridgeInterface: '', interfaceNamePrefix: 'cali' },
   },
   cleanup: { argv: ['--cleanup'], expect: (c) => c.cleanup, want: true },
   '-v N': { argv: ['-v', '4'], expect: (c) => c.verbosity, want: 4 },

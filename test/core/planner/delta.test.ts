@@ -72,6 +72,7 @@ describe('computeDelta', () => {
     ['nodeIPs', (s) => ({ ...s, nodeIPs: { IPv4: ['192.168.77.3'], IPv6: [] } })],
     ['clusterCIDRs', (s) => ({ ...s, clusterCIDRs: { IPv4: ['10.245.0.0/16'], IPv6: [] } })],
     ['masqueradeAll', (s) => ({ ...s, masqueradeAll: !s.masqueradeAll })],
+    ['localInterface set', (s) => ({ ...s, localInterface: { name: 'cbr0', prefix: false } })],
     [
       'nodePortAddresses kind',
       (s) => ({ ...s, nodePortAddresses: { IPv4: { kind: 'all' }, IPv6: s.nodePortAddresses.IPv6 } }),

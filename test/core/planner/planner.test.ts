@@ -69,6 +69,43 @@ describe('Snapshot node-level fields', () => {
     expect(s.masqueradeAll).toBe(true);
   });
 
+  it('--detect-local-mode: NodeCIDR takes the Node podCIDRs, interface modes set localInterface', () => {
+    const node = {
+      ...makeNode({}),
+      spec: { podCIDR: '10.244.7.0/24', podCIDRs: ['10.244.7.0/24', 'fd00:10:244:7::/64', 'x'] },
+    };
+    const base = { clusterCIDRs: ['10.244.0.0/16'] };
+    const mode = (
+      m: 'ClusterCIDR' | 'NodeCIDR' | 'BridgeInterface' | 'InterfaceNamePrefix',
+    ): { detectLocal: { mode: typeof m; bridgeInterface: string; interfaceNamePrefix: string } } => ({
+      detectLocal: { mode: m, bridgeInterface: 'cbr0', interfaceNamePrefix: 'veth' },
+    });
+    const nodeCIDR = planOf({ node }, { ...base, ...mode('NodeCIDR') });
+    expect(nodeCIDR.snapshot.clusterCIDRs).toEqual({ IPv4: ['10.244.7.0/24'], IPv6: ['fd00:10:244:7::/64'] });
+    expect(nodeCIDR.snapshot.localInterface).toBeUndefined();
+    expect(nodeCIDR.skips.map((k) => k.field)).toContain('spec.podCIDRs[2]');
+    // only the old single-family field set
+    const old = { ...makeNode({}), spec: { podCIDR: '10.244.8.0/24' } };
+    expect(planOf({ node: old }, { ...base, ...mode('NodeCIDR') }).snapshot.clusterCIDRs.IPv4).toEqual([
+      '10.244.8.0/24',
+    ]);
+    // no Node yet: nothing is local (kube-proxy's detector would not be ready either)
+    expect(planOf({}, { ...base, ...mode('NodeCIDR') }).snapshot.clusterCIDRs).toEqual({
+      IPv4: [],
+      IPv6: [],
+    });
+    expect(planOf({ node }, { ...base, ...mode('ClusterCIDR') }).snapshot.clusterCIDRs.IPv4).toEqual([
+      '10.244.0.0/16',
+    ]);
+    const bridge = planOf({ node }, { ...base, ...mode('BridgeInterface') }).snapshot;
+    expect(bridge.clusterCIDRs).toEqual({ IPv4: [], IPv6: [] });
+    expect(bridge.localInterface).toEqual({ name: 'cbr0', prefix: false });
+    expect(planOf({ node }, { ...base, ...mode('InterfaceNamePrefix') }).snapshot.localInterface).toEqual({
+      name: 'veth',
+      prefix: true,
+    });
+  });
+
   it('families default to both, in canonical order', () => {
     expect(planOf({}).snapshot.families).toEqual(['IPv4', 'IPv6']);
     expect(planOf({}, { families: ['IPv6', 'IPv4', 'IPv6'] }).snapshot.families).toEqual(['IPv4', 'IPv6']);
