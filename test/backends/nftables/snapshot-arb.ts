@@ -124,6 +124,17 @@ export const snapshotArb: fc.Arbitrary<Snapshot> = fc
     cidr4: fc.array(cidr('IPv4'), { maxLength: 3 }),
     cidr6: fc.array(cidr('IPv6'), { maxLength: 2 }),
     masqueradeAll: fc.boolean(),
+    // --detect-local-mode by interface: valid names, and some the backend must refuse
+    localInterface: fc.option(
+      fc.record({
+        name: fc.oneof(
+          fc.constantFrom('cbr0', 'veth', 'cali', 'eth0.100', 'a"b', '', 'x'.repeat(16)),
+          fc.string(),
+        ),
+        prefix: fc.boolean(),
+      }),
+      { nil: undefined },
+    ),
     np4: fc.oneof(
       fc.constant({ kind: 'all' as const }),
       fc.array(cidr('IPv4'), { maxLength: 3 }).map((c) => ({ kind: 'cidrs' as const, cidrs: c })),
@@ -147,6 +158,7 @@ export const snapshotArb: fc.Arbitrary<Snapshot> = fc
         families: r.families,
         clusterCIDRs: { IPv4: r.cidr4, IPv6: r.cidr6 },
         masqueradeAll: r.masqueradeAll,
+        ...(r.localInterface ? { localInterface: r.localInterface } : {}),
         nodePortAddresses: { IPv4: r.np4, IPv6: r.np6 },
         servicePorts: new Map([...p4, ...p6].map((p) => [p.id, p])),
         healthChecks: [],
