@@ -257,31 +257,34 @@ function toLayer(raw: Plain, where: string): FileConfig {
   set('mode', nonEmptyString(raw.mode));
   set('kubeconfig', nonEmptyString(obj(raw.clientConnection).kubeconfig));
   set('hostnameOverride', nonEmptyString(raw.hostnameOverride)?.toLowerCase());
-  const clusterCIDR = nonEmptyString(raw.clusterCIDR);
-  if (clusterCIDR !== undefined)
-    set(
-      'clusterCIDRs',
-      field('clusterCIDR', () => clusterCIDRList(clusterCIDR)),
-    );
-  const dlm = nonEmptyString(raw.detectLocalMode);
-  if (dlm !== undefined)
-    set(
-      'detectLocalMode',
-      field('detectLocalMode', () => detectLocalModeValue(dlm)),
-    );
+  /** A non-empty string field, parsed by `parse` (its errors name `path`). */
+  const parsed = <K extends keyof ConfigLayer>(
+    key: K,
+    path: string,
+    text: string | undefined,
+    parse: (text: string) => ConfigLayer[K],
+  ): void => {
+    if (text !== undefined)
+      set(
+        key,
+        field(path, () => parse(text)),
+      );
+  };
+  parsed('clusterCIDRs', 'clusterCIDR', nonEmptyString(raw.clusterCIDR), clusterCIDRList);
+  parsed('detectLocalMode', 'detectLocalMode', nonEmptyString(raw.detectLocalMode), detectLocalModeValue);
   const detectLocal = obj(raw.detectLocal);
-  const bridge = nonEmptyString(detectLocal.bridgeInterface);
-  if (bridge !== undefined)
-    set(
-      'podBridgeInterface',
-      field('detectLocal.bridgeInterface', () => interfaceNameValue(bridge)),
-    );
-  const prefix = nonEmptyString(detectLocal.interfaceNamePrefix);
-  if (prefix !== undefined)
-    set(
-      'podInterfaceNamePrefix',
-      field('detectLocal.interfaceNamePrefix', () => interfaceNameValue(prefix)),
-    );
+  parsed(
+    'podBridgeInterface',
+    'detectLocal.bridgeInterface',
+    nonEmptyString(detectLocal.bridgeInterface),
+    interfaceNameValue,
+  );
+  parsed(
+    'podInterfaceNamePrefix',
+    'detectLocal.interfaceNamePrefix',
+    nonEmptyString(detectLocal.interfaceNamePrefix),
+    interfaceNameValue,
+  );
   const npa = Array.isArray(raw.nodePortAddresses)
     ? (raw.nodePortAddresses as string[]).map((s) => s.trim()).filter((s) => s !== '')
     : [];

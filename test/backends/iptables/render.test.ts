@@ -307,14 +307,18 @@ describe('renderFamily: verdicts and service types', () => {
     );
   });
 
-  it('externalTrafficPolicy Local: pods and the node short-circuit to every endpoint, outside traffic to local ones only', () => {
-    const p = plan({
+  /** externalTrafficPolicy Local, one local and one remote endpoint. */
+  const localPolicyPlan = (): ReturnType<typeof plan> =>
+    plan({
       name: 'local',
       clusterIP: '10.96.0.40',
       nodePort: 30040,
       externalPolicyLocal: true,
       endpoints: [ep('10.244.1.7'), ep('10.244.2.8', 8080, false)],
     });
+
+  it('externalTrafficPolicy Local: pods and the node short-circuit to every endpoint, outside traffic to local ones only', () => {
+    const p = localPolicyPlan();
     const s = snapshot([p]);
     const r = renderFamily(s, 'IPv4', fullDelta(s), undefined, OPTS);
     const ext = extChain(p.id);
@@ -329,13 +333,7 @@ describe('renderFamily: verdicts and service types', () => {
   });
 
   it('--detect-local-mode by interface: -i instead of the cluster CIDR, and a change re-renders everything', () => {
-    const p = plan({
-      name: 'local',
-      clusterIP: '10.96.0.40',
-      nodePort: 30040,
-      externalPolicyLocal: true,
-      endpoints: [ep('10.244.1.7'), ep('10.244.2.8', 8080, false)],
-    });
+    const p = localPolicyPlan();
     const base = snapshot([p]);
     const s: Snapshot = { ...base, localInterface: { name: 'veth', prefix: true } };
     const r = renderFamily(s, 'IPv4', fullDelta(s), undefined, OPTS);
