@@ -5,6 +5,7 @@ import type { KubeNode } from '../model/kube.js';
 import { ZONE_LABEL } from '../model/kube.js';
 import type { DetectLocal } from '../model/proxy-config.js';
 import type { IPFamily, LocalInterface, NodePortAddresses, PerFamily } from '../model/snapshot.js';
+import { validInterfaceName } from '../net/interface-name.js';
 import { formatCIDR, formatIP, hostCIDR, parseCIDR, parseIP } from '../net/ip.js';
 import type { SkipCollector } from './skips.js';
 
@@ -159,15 +160,20 @@ export function resolveNodePortAddresses(
 export function localTraffic(
   config: { readonly clusterCIDRs: readonly string[]; readonly detectLocal?: DetectLocal },
   nodePodCIDRs: readonly string[],
-): { cidrs: readonly string[]; localInterface?: LocalInterface } {
+): { cidrs: readonly string[]; localInterface?: LocalInterface; invalidInterface?: string } {
   const d = config.detectLocal;
+  const byInterface = (name: string, prefix: boolean): ReturnType<typeof localTraffic> =>
+    // config validation refuses such names; a bad one means nothing is local (and a warning)
+    validInterfaceName(name)
+      ? { cidrs: [], localInterface: { name, prefix } }
+      : { cidrs: [], invalidInterface: name };
   switch (d?.mode ?? 'ClusterCIDR') {
     case 'NodeCIDR':
       return { cidrs: nodePodCIDRs };
     case 'BridgeInterface':
-      return { cidrs: [], localInterface: { name: d!.bridgeInterface, prefix: false } };
+      return byInterface(d!.bridgeInterface, false);
     case 'InterfaceNamePrefix':
-      return { cidrs: [], localInterface: { name: d!.interfaceNamePrefix, prefix: true } };
+      return byInterface(d!.interfaceNamePrefix, true);
     default:
       return { cidrs: config.clusterCIDRs };
   }

@@ -197,6 +197,7 @@ export class Planner {
       facts.nodeIPs,
     );
     this.warnConfig('clusterCIDRs', badClusterCIDRs);
+    this.warnConfig('detectLocal', local.invalidInterface === undefined ? [] : [local.invalidInterface]);
     this.warnConfig('nodePortAddresses', badNodePortAddresses);
 
     const snapshot: Snapshot = {

@@ -104,6 +104,13 @@ describe('Snapshot node-level fields', () => {
       name: 'veth',
       prefix: true,
     });
+    // a name no rule can carry (config validation refuses it): nothing is local
+    const bad = planOf(
+      { node },
+      { ...base, detectLocal: { mode: 'BridgeInterface', bridgeInterface: 'br 0', interfaceNamePrefix: '' } },
+    ).snapshot;
+    expect(bad.localInterface).toBeUndefined();
+    expect(bad.clusterCIDRs).toEqual({ IPv4: [], IPv6: [] });
   });
 
   it('families default to both, in canonical order', () => {
@@ -409,5 +416,18 @@ describe('skip reporting', () => {
     p.plan(makeState({}), { ...cfg, clusterCIDRs: ['bad'] });
     p.plan(makeState({}), { ...cfg, clusterCIDRs: ['bad'] });
     expect(warnings).toEqual([{ field: 'clusterCIDRs', value: 'bad' }]);
+  });
+
+  it('an interface name no rule can carry is logged once', () => {
+    const { logger, warnings } = recordingLogger();
+    const p = new Planner(logger);
+    const detectLocal = {
+      mode: 'InterfaceNamePrefix',
+      bridgeInterface: '',
+      interfaceNamePrefix: 'veth*',
+    } as const;
+    p.plan(makeState({}), { ...cfg, detectLocal });
+    p.plan(makeState({}), { ...cfg, detectLocal });
+    expect(warnings).toEqual([{ field: 'detectLocal', value: 'veth*' }]);
   });
 });
