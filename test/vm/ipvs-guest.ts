@@ -8,8 +8,9 @@
  * table (test/e2e/behaviour-table.ts) creates an IPVS backend exactly as the daemon would (the
  * real Planner, backend.sync through an executor inside the node namespace), sends real traffic
  * (test/e2e/behaviour-runner.ts), then checks incremental syncs, a restart and `cleanup()`
- * (the node's IPVS, ipsets, iptables rules and interfaces are as they were before). Results go
- * to OUT_DIR/ipvs-e2e.json; the host-side vitest file asserts them. It never throws for a
+ * (the node's IPVS, ipsets, iptables rules and interfaces are as they were before), and last the
+ * same behaviour table with the default backend (nftables), so that one also runs on this
+ * stock Debian kernel besides the host's. Results go to OUT_DIR/ipvs-e2e.json; the host-side vitest file asserts them. It never throws for a
  * failed check: every check is data in the results; only a broken harness exits non-zero.
  *
  * IP plan: pods 10.244.0.0/16, ClusterIPs 10.96.0.0/16, node 192.168.77.2, external client
@@ -62,6 +63,11 @@ export interface GuestResults {
   readonly elapsedMs: number;
   readonly probe?: { supported: boolean; reason?: string; details?: Record<string, string> };
   readonly cases: CaseResult[];
+  /**
+   * The same table with the default backend (`--proxy-mode=nftables`) after the IPVS checks, so
+   * the default backend's behaviour is also verified on this (older, stock Debian) kernel.
+   */
+  readonly nftablesCases: CaseResult[];
   readonly checks: CheckResult[];
   readonly syncs: Array<{ what: string; ms: number; stats?: SyncResult['stats'] }>;
   readonly fatal?: string;
@@ -113,6 +119,7 @@ async function main(): Promise<void> {
     startedAt: new Date().toISOString(),
     elapsedMs: 0,
     cases: [],
+    nftablesCases: [],
     checks: [],
     syncs: [],
   };
@@ -141,50 +148,65 @@ async function main(): Promise<void> {
     let last: Snapshot | undefined;
     const planner = new Planner();
 
-    for (const [configName, cases] of casesByConfig()) {
-      const config = proxyConfigFromFlags([...flagsFor(configName), '--proxy-mode=ipvs']);
-      const backend = await createBackend('ipvs', config, topo.executor);
-      backends.push(backend);
-      const support = await backend.probe();
-      (results as { probe?: GuestResults['probe'] }).probe = { ...support, details: { ...support.details } };
-      if (!support.supported) throw new Error(`ipvs unsupported in the node namespace: ${support.reason}`);
-      const { snapshot } = planner.plan(behaviourClusterState(), plannerConfigFrom(config));
-      const ts = performance.now();
-      const r = await backend.sync(snapshot, computeDelta(last, snapshot, true));
-      results.syncs.push({
-        what: `full sync, config ${configName}`,
-        ms: Math.round(performance.now() - ts),
-        stats: r.stats,
-      });
-      last = snapshot;
-      log(`config ${configName}: synced (${Math.round(performance.now() - ts)} ms), ${cases.length} cases`);
+    /** The behaviour table, configuration by configuration, with `mode`'s backend; the last snapshot synced. */
+    const runTable = async (mode: string, into: CaseResult[]): Promise<Snapshot | undefined> => {
+      let prev: Snapshot | undefined;
+      for (const [configName, cases] of casesByConfig()) {
+        const config = proxyConfigFromFlags([...flagsFor(configName), `--proxy-mode=${mode}`]);
+        const backend = await createBackend(mode, config, topo!.executor);
+        backends.push(backend);
+        const support = await backend.probe();
+        if (mode === 'ipvs')
+          (results as { probe?: GuestResults['probe'] }).probe = {
+            ...support,
+            details: { ...support.details },
+          };
+        if (!support.supported)
+          throw new Error(`${mode} unsupported in the node namespace: ${support.reason}`);
+        const { snapshot } = planner.plan(behaviourClusterState(), plannerConfigFrom(config));
+        const ts = performance.now();
+        const r = await backend.sync(snapshot, computeDelta(prev, snapshot, true));
+        results.syncs.push({
+          what: `${mode} full sync, config ${configName}`,
+          ms: Math.round(performance.now() - ts),
+          stats: r.stats,
+        });
+        prev = snapshot;
+        log(
+          `${mode} config ${configName}: synced (${Math.round(performance.now() - ts)} ms), ${cases.length} cases`,
+        );
 
-      await pool(cases, CONCURRENCY, async (c: BehaviourCase) => {
-        // Every case runs, documented IPVS differences too: the host checks those still differ.
-        const tc = performance.now();
-        try {
-          const v = await runCase(topo!, c);
-          const ms = Math.round(performance.now() - tc);
-          results.cases.push({
-            name: c.name,
-            config: configName,
-            status: v.ok ? 'passed' : 'failed',
-            detail: v.ok ? undefined : describeVerdict(c, v),
-            ms,
-          });
-          log(`${v.ok ? 'pass' : 'FAIL'} ${c.name} (${ms} ms)${v.ok ? '' : `: ${v.problems.join('; ')}`}`);
-        } catch (e) {
-          results.cases.push({
-            name: c.name,
-            config: configName,
-            status: 'failed',
-            detail: String(e),
-            ms: Math.round(performance.now() - tc),
-          });
-        }
-      });
-      save();
-    }
+        await pool(cases, CONCURRENCY, async (c: BehaviourCase) => {
+          // Every case runs, documented differences too: the host checks those still differ.
+          const tc = performance.now();
+          try {
+            const v = await runCase(topo!, c);
+            const ms = Math.round(performance.now() - tc);
+            into.push({
+              name: c.name,
+              config: configName,
+              status: v.ok ? 'passed' : 'failed',
+              detail: v.ok ? undefined : describeVerdict(c, v),
+              ms,
+            });
+            log(
+              `${mode} ${v.ok ? 'pass' : 'FAIL'} ${c.name} (${ms} ms)${v.ok ? '' : `: ${v.problems.join('; ')}`}`,
+            );
+          } catch (e) {
+            into.push({
+              name: c.name,
+              config: configName,
+              status: 'failed',
+              detail: String(e),
+              ms: Math.round(performance.now() - tc),
+            });
+          }
+        });
+        save();
+      }
+      return prev;
+    };
+    last = await runTable('ipvs', results.cases);
 
     // ---- incremental sync, drain and restart, on the last configuration's backend
     const backend = backends.at(-1)!;
@@ -364,6 +386,9 @@ async function main(): Promise<void> {
         JSON.stringify(c.observation.outcomes),
       );
     }
+
+    // ---- the default backend's behaviour table on this kernel too (the IPVS state is gone)
+    await runTable('nftables', results.nftablesCases);
   } catch (e) {
     (results as { fatal?: string }).fatal = e instanceof Error ? (e.stack ?? e.message) : String(e);
     log(`FATAL ${results.fatal}`);
